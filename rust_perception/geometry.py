@@ -1,0 +1,84 @@
+"""Camera and pose conventions shared by the generator, the dataset, the model and the node.
+
+- World frame: right-handed, z up (ROS REP 103). Metres.
+- Camera frame: the optical frame of ROS `*_optical_frame` and OpenCV: x right, y down,
+  z forward (the viewing direction).
+- `cam2world` (4×4): maps a point in the camera's optical frame to the world frame, so its
+  rotation columns are the camera's right, down and forward axes in world coordinates and its
+  translation is the camera centre.
+- Intrinsics `K` (3×3): OpenCV / ROS CameraInfo pinhole. Pixel centres sit at integer
+  coordinates: pixel (row i, column j) is the point u=j, v=i, and the image centre of a W×H
+  image is ((W-1)/2, (H-1)/2).
+- Depth: z-depth along the optical axis (not the ray length), +inf where nothing is hit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def intrinsics_from_fov(height: int, width: int, hfov_deg: float) -> np.ndarray:
+    """Pinhole K with square pixels and the principal point at the image centre."""
+    fx = (width / 2.0) / np.tan(np.deg2rad(hfov_deg) / 2.0)
+    return np.array(
+        [[fx, 0.0, (width - 1) / 2.0], [0.0, fx, (height - 1) / 2.0], [0.0, 0.0, 1.0]],
+        dtype=np.float64,
+    )
+
+
+def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """cam2world of a camera at `eye` whose optical axis points at `target`."""
+    eye = np.asarray(eye, dtype=np.float64)
+    forward = np.asarray(target, dtype=np.float64) - eye
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, np.asarray(up, dtype=np.float64))
+    norm = np.linalg.norm(right)
+    if norm < 1e-9:
+        raise ValueError("look_at: viewing direction is parallel to the up vector")
+    right /= norm
+    down = np.cross(forward, right)
+    pose = np.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, eye
+    return pose
+
+
+def yaw_pitch_pose(position, yaw: float, pitch: float = 0.0) -> np.ndarray:
+    """cam2world of a camera at `position` looking along world yaw (about +z, radians from +x),
+    tilted up by `pitch` radians; the image is kept level (no roll)."""
+    direction = np.array([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw), np.sin(pitch)])
+    position = np.asarray(position, dtype=np.float64)
+    return look_at(position, position + direction)
+
+
+def pixel_grid(height: int, width: int) -> np.ndarray:
+    """(H·W, 2) pixel-centre coordinates (u, v), row-major."""
+    v, u = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64), indexing="ij")
+    return np.stack([u.ravel(), v.ravel()], axis=-1)
+
+
+def camera_rays(K: np.ndarray, cam2world: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World-space ray origins and unit directions through pixel coordinates `uv` (N, 2)."""
+    homog = np.concatenate([uv, np.ones((len(uv), 1))], axis=1)
+    dirs_cam = homog @ np.linalg.inv(K).T
+    dirs = dirs_cam @ cam2world[:3, :3].T
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    origins = np.broadcast_to(cam2world[:3, 3], dirs.shape).copy()
+    return origins, dirs
+
+
+def unproject(uv: np.ndarray, depth: np.ndarray, K: np.ndarray, cam2world: np.ndarray) -> np.ndarray:
+    """World points (N, 3) of pixels `uv` (N, 2) with z-depths `depth` (N,)."""
+    homog = np.concatenate([uv, np.ones((len(uv), 1))], axis=1)
+    points_cam = (homog @ np.linalg.inv(K).T) * depth[:, None]
+    return points_cam @ cam2world[:3, :3].T + cam2world[:3, 3]
+
+
+def project(points: np.ndarray, K: np.ndarray, cam2world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (N, 2) and z-depths (N,) of world points (N, 3) in a camera."""
+    world2cam = np.linalg.inv(cam2world)
+    points_cam = points @ world2cam[:3, :3].T + world2cam[:3, 3]
+    z = points_cam[:, 2]
+    uvw = points_cam @ K.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = uvw[:, :2] / uvw[:, 2:3]
+    return uv, z

@@ -1,0 +1,37 @@
+"""Shared fixtures: small generated datasets, made once per test session."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rust_perception.data.generate import generate_dataset
+from rust_perception.data.synthetic import SyntheticConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DOME = SyntheticConfig(kind="dome", scenes=6, views=8, size=32, seed=3, test_fraction=0.34, shard_scenes=2)
+STREET = SyntheticConfig(kind="street", scenes=4, views=12, size=32, seed=5, test_fraction=0.25, shard_scenes=2)
+
+
+@pytest.fixture(scope="session")
+def dome_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dome") / "data"
+    generate_dataset(DOME, out, workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def street_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("street") / "data"
+    generate_dataset(STREET, out, workers=1, progress=False)
+    return out
+
+
+def run_cli(script: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run one of trainer/*.py as a user would."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, str(ROOT / "trainer" / script), *args], capture_output=True, text=True,
+                          env=env, cwd=kwargs.pop("cwd", ROOT), **kwargs)
