@@ -36,6 +36,8 @@ setup(
         "console_scripts": [
             "make_dataset = rust_perception.cli.make_dataset:entry",
             "rust_demo = rust_perception.cli.demo:entry",
+            "train = rust_perception.cli.train:entry",
+            "evaluate = rust_perception.cli.evaluate:entry",
         ],
     },
 )

@@ -82,3 +82,41 @@ def project(points: np.ndarray, K: np.ndarray, cam2world: np.ndarray) -> tuple[n
     with np.errstate(divide="ignore", invalid="ignore"):
         uv = uvw[:, :2] / uvw[:, 2:3]
     return uv, z
+
+
+# ------------------------------------------------------------------ torch versions (the models)
+def relative_poses(cam2world, reference):
+    """Poses (…, V, 4, 4) expressed in the frame of `reference` (…, 4, 4): inv(ref) · pose."""
+    import torch
+
+    return torch.linalg.inv(reference)[..., None, :, :] @ cam2world
+
+
+def rays_from_pixels(cam2world, K, uv):
+    """World-space ray origins and unit directions (…, R, 3) for pixel coordinates uv (…, R, 2)
+    of cameras cam2world (…, 4, 4) with intrinsics K (…, 3, 3), batched in torch."""
+    import torch
+
+    homog = torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1)
+    dirs_cam = homog @ torch.linalg.inv(K).transpose(-1, -2)
+    dirs = dirs_cam @ cam2world[..., :3, :3].transpose(-1, -2)
+    dirs = dirs / dirs.norm(dim=-1, keepdim=True)
+    return cam2world[..., None, :3, 3].expand_as(dirs), dirs
+
+
+def perturb_poses(cam2world, sigma: float, generator=None):
+    """Additive pose noise (the paper's σ = 0.1): N(0, σ²) on each position coordinate and a
+    rotation by an N(0, σ²)-per-axis rotation vector, applied through the matrix exponential."""
+    import torch
+
+    if sigma <= 0:
+        return cam2world
+    shape = cam2world.shape[:-2]
+    noise = torch.randn(*shape, 6, generator=generator, dtype=cam2world.dtype) * sigma
+    w = noise[..., 3:]
+    zero = torch.zeros_like(w[..., 0])
+    skew = torch.stack([zero, -w[..., 2], w[..., 1], w[..., 2], zero, -w[..., 0], -w[..., 1], w[..., 0], zero], -1)
+    out = cam2world.clone()
+    out[..., :3, :3] = torch.linalg.matrix_exp(skew.view(*shape, 3, 3)) @ cam2world[..., :3, :3]
+    out[..., :3, 3] = cam2world[..., :3, 3] + noise[..., :3]
+    return out

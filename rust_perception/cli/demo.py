@@ -1,7 +1,8 @@
 """`rust_demo`: the README's main job on the embedded default — nothing to download.
 
-Today: generate a small dome and a small street-rig dataset, verify them and write contact
-sheets. Later stages (train → evaluate → export → offline node) extend this same command.
+Generates a small dome and a small street-rig dataset (verified, with contact sheets), trains a
+small RUST model on the dome data for a few minutes and evaluates it on held-out scenes with a
+figure. Later stages (export → offline node) extend this same command. Rerunning resumes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..io import write_json
 from . import ArgumentParser, run
 
 PROG = "demo"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
 def parser() -> ArgumentParser:
@@ -23,6 +25,7 @@ def parser() -> ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (default runs/demo)")
     p.add_argument("--scenes", type=int, default=40, help="scenes per dataset (default 40)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--steps", type=int, default=200, help="RUST training steps (default 200, ~2 min on 2 cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -40,8 +43,29 @@ def main(argv: list[str] | None = None) -> int:
                         "seconds": round(time.perf_counter() - start, 1), "preview": str(sheet)}
         print(f"{kind}: {counts} scenes × {cfg.views} views at {cfg.size}px in {report[kind]['seconds']} s "
               f"→ {store.root}, preview {sheet}")
+    report["rust"] = train_and_evaluate(args, report["dome"]["dataset"])
     write_json(args.out / "demo.json", report)
     return 0
+
+
+def train_and_evaluate(args, dataset: str) -> dict:
+    from ..training.config import load_train_config
+    from ..training.trainer import Trainer
+    from .evaluate import main as evaluate
+
+    if args.steps < 1:
+        parser().error(f"argument --steps: must be >= 1, got {args.steps}")
+    cfg = load_train_config(CONFIG_DIR / "train_dome.yaml", [
+        f"dataset={dataset}", f"steps={args.steps}", "batch_size=8", "rays_per_target=256", "eval_scenes=4",
+        f"eval_every={args.steps}", f"checkpoint_every={max(1, args.steps // 2)}", f"warmup_steps={min(50, args.steps)}",
+        f"seed={args.seed}"])
+    run_dir = args.out / "rust_dome"
+    result = Trainer(cfg, run_dir, progress=not args.quiet).train()
+    evaluate(["--run", str(run_dir), "--scenes", "4", "--figure-scenes", "4"])
+    print(f"rust: trained {result['step']} steps → {run_dir}; evaluation {run_dir / 'eval' / 'metrics.json'}, "
+          f"figure {run_dir / 'eval' / 'figure.png'}")
+    return {"run": str(run_dir), "steps": result["step"], "eval": str(run_dir / "eval" / "metrics.json"),
+            "figure": str(run_dir / "eval" / "figure.png")}
 
 
 def entry() -> int:

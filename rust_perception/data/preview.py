@@ -35,10 +35,9 @@ def contact_sheet(store: DatasetStore, split: str = "train", scenes: int = 4, vi
         scene = store.scene(split, s)
         draw.text((pad, y), f"{split} scene {s}: views 0-{views - 1} (top), semantic overlay (bottom)", fill=(0, 0, 0))
         y += label_h
-        for row, image_of in enumerate((lambda v: scene["rgb"][v],
-                                        lambda v: overlay(scene["rgb"][v], scene["labels"][v], colors))):
+        for row, images in enumerate((scene["rgb"], overlay(scene["rgb"], scene["labels"], colors))):
             for v in range(views):
-                tile = Image.fromarray(image_of(v)).resize((w, h), Image.NEAREST)
+                tile = Image.fromarray(images[v]).resize((w, h), Image.NEAREST)
                 sheet.paste(tile, (pad + v * (w + pad), y + row * (h + pad)))
         y += 2 * (h + pad)
     for i, cls in enumerate(store.classes):

@@ -150,7 +150,7 @@ class DatasetStore:
         return {name: np.array(rec[name]) for name in self.dtype.names}
 
     def _shard_problems(self, checksums: bool):
-        for split, info in self.manifest["splits"].items():
+        for info in self.manifest["splits"].values():
             for entry in info["shards"]:
                 path = self.root / entry["file"]
                 if not path.is_file():
@@ -174,7 +174,9 @@ class MultiViewDataset(torch.utils.data.Dataset):
     random per scene (reproducibly from seed, epoch and scene index).
 
     Works with DataLoader workers (each opens its own memory maps) and with
-    `torch.utils.data.DistributedSampler` (map-style; call `set_epoch` on both).
+    `torch.utils.data.DistributedSampler` (map-style; call `set_epoch` on both). An item may
+    also be asked for as `(index, draw)`, which fixes the view draw without shared state — the
+    trainer's `StepBatchSampler` does that so every step's data is a function of (seed, step).
     """
 
     def __init__(self, root: str | Path, split: str = "train", num_inputs: int = 5, num_targets: int = 3,
@@ -197,13 +199,14 @@ class MultiViewDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def choose_views(self, index: int) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+    def choose_views(self, index: int, draw: int | None = None) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch if draw is None else draw, index])
         return rng.choice(self.store.views, self.num_inputs + self.num_targets, replace=False)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, draw = item if isinstance(item, tuple) else (item, None)
         rec = self.store.record(self.split, index)
-        views = self.choose_views(index)
+        views = self.choose_views(index, draw)
 
         def take(name: str) -> torch.Tensor:  # only the chosen views are read from disk
             return torch.from_numpy(np.ascontiguousarray(rec[name][views]))
@@ -223,3 +226,23 @@ class MultiViewDataset(torch.utils.data.Dataset):
             "target_views": torch.from_numpy(views[n:]),
             "scene_index": torch.tensor(index),
         }
+
+
+class StepBatchSampler(torch.utils.data.Sampler):
+    """Batches for training steps `start`..`total`-1: step s draws `batch_size` scenes and their
+    views from (seed, s) alone, so a resumed run sees exactly the data an uninterrupted one would.
+    With `world_size` > 1 each rank takes its own slice of the global batch (DDP)."""
+
+    def __init__(self, num_scenes: int, batch_size: int, seed: int, start: int, total: int,
+                 rank: int = 0, world_size: int = 1):
+        self.num_scenes, self.batch_size, self.seed = num_scenes, batch_size, seed
+        self.start, self.total, self.rank, self.world_size = start, total, rank, world_size
+
+    def __len__(self) -> int:
+        return max(0, self.total - self.start)
+
+    def __iter__(self):
+        for step in range(self.start, self.total):
+            rng = np.random.default_rng([self.seed, step])
+            scenes = rng.choice(self.num_scenes, self.batch_size, replace=self.num_scenes < self.batch_size)
+            yield [(int(i), step) for i in scenes[self.rank :: self.world_size]]

@@ -1,0 +1,61 @@
+"""ModelConfig: one model family — RUST and the posed baselines SRT / UpSRT — and its ablations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import require
+
+VARIANTS = ("rust", "srt", "upsrt")
+POSE_HALVES = ("random", "left", "right")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    variant: str = "rust"  # rust: no poses; srt: posed inputs + targets; upsrt: posed targets only
+    image_size: int = 64
+    num_inputs: int = 5
+    dim: int = 192  # token width everywhere
+    heads: int = 4
+    mlp_dim: int = 384
+    cnn_channels: tuple[int, int, int] = (48, 96, 192)  # the 3 stride-2 blocks → one token per 8×8 patch
+    encoder_layers: int = 3
+    pose_layers: int = 2  # Pose Estimator blocks of [cross-attention into S̃, self-attention]
+    decoder_layers: int = 2
+    latent_dim: int = 8  # size of the latent pose p̃ (paper ablations: 3 / 8 / 64)
+    pixel_octaves: int = 8  # sinusoidal encoding of the target pixel's 2D position (RUST query)
+    ray_octaves: int = 8  # sinusoidal encoding of ray origin/direction (SRT, UpSRT)
+    position_scale: float = 0.1  # metres → ray-encoding units
+    # ablation switches (paper Tab. 1 right)
+    pose_half: str = "random"  # half of the target fed to the Pose Estimator during training
+    pose_grad_scale: float = 0.2  # gradients into and through the Pose Estimator are scaled by this
+    pose_stop_gradient: bool = False  # cut gradients from the Pose Estimator into the SLSR
+    pose_slsr: bool = True  # cross-attention into the first view's SLSR tokens
+    pose_self_attention: bool = True
+
+    def __post_init__(self):
+        require(self.variant in VARIANTS, f"variant={self.variant!r} is not allowed (choose from {', '.join(VARIANTS)})")
+        require(self.pose_half in POSE_HALVES,
+                f"pose_half={self.pose_half!r} is not allowed (choose from {', '.join(POSE_HALVES)})")
+        require(self.image_size % 16 == 0 and self.image_size >= 16,
+                f"image_size={self.image_size} is not allowed (must be a multiple of 16: 8×8 patches of half images)")
+        require(self.dim % self.heads == 0, f"dim={self.dim} is not allowed (must be divisible by heads={self.heads})")
+        require(self.num_inputs >= 1, f"num_inputs={self.num_inputs} is not allowed (must be >= 1)")
+        require(self.latent_dim >= 1, f"latent_dim={self.latent_dim} is not allowed (must be >= 1)")
+        for name in ("encoder_layers", "decoder_layers"):
+            require(getattr(self, name) >= 1, f"{name}={getattr(self, name)} is not allowed (must be >= 1)")
+        require(self.pose_layers >= 0, f"pose_layers={self.pose_layers} is not allowed (must be >= 0)")
+        require(0.0 <= self.pose_grad_scale <= 1.0, f"pose_grad_scale={self.pose_grad_scale} is not allowed (must be in [0, 1])")
+
+    @property
+    def posed_inputs(self) -> bool:
+        return self.variant == "srt"
+
+    @property
+    def posed_targets(self) -> bool:
+        return self.variant in ("srt", "upsrt")
+
+    @property
+    def patches(self) -> int:
+        """Tokens per side of an input view."""
+        return self.image_size // 8

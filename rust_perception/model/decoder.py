@@ -1,0 +1,49 @@
+"""Decoder: a query per pixel → cross-attention into the SLSR → RGB. Pixels are independent,
+so any subset renders (random pixels in training, chunks at inference).
+
+The query is MLP(p̃ ⊕ encoded 2D pixel position) for RUST, MLP(encoded ray origin ⊕ direction
+relative to the first input camera) for the posed baselines."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .layers import Block, sinusoidal, sinusoidal_dim
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        if cfg.posed_targets:
+            query_in = 2 * sinusoidal_dim(3, cfg.ray_octaves)
+        else:
+            query_in = cfg.latent_dim + sinusoidal_dim(2, cfg.pixel_octaves)
+        self.query = nn.Sequential(nn.Linear(query_in, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
+        self.layers = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_dim, cross=True) for _ in range(cfg.decoder_layers))
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.rgb = nn.Linear(cfg.dim, 3)
+
+    def latent_query(self, latent: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+        """latent (B, M, D), uv (B, M, R, 2) pixel coordinates → query input (B, M, R, ·)."""
+        size = self.cfg.image_size
+        xy = (uv + 0.5) / size * 2.0 - 1.0  # pixel centres → [-1, 1]
+        code = sinusoidal(xy, self.cfg.pixel_octaves)
+        return torch.cat([latent[:, :, None].expand(-1, -1, uv.shape[2], -1).to(code.dtype), code], dim=-1)
+
+    def ray_query(self, origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+        return torch.cat([sinusoidal(origins * self.cfg.position_scale, self.cfg.ray_octaves),
+                          sinusoidal(dirs, self.cfg.ray_octaves)], dim=-1)
+
+    def features(self, query_input: torch.Tensor, slsr: torch.Tensor) -> torch.Tensor:
+        """Per-pixel features (B, M, R, dim) — shared with the segmentation head."""
+        b, m, r, _ = query_input.shape
+        x = self.query(query_input).view(b, m * r, -1)
+        for layer in self.layers:
+            x = layer(x, slsr)
+        return self.norm(x).view(b, m, r, -1)
+
+    def forward(self, query_input: torch.Tensor, slsr: torch.Tensor) -> torch.Tensor:
+        return self.rgb(self.features(query_input, slsr))

@@ -1,0 +1,41 @@
+"""Input-view encoder: shared CNN per view → a token per 8×8 patch, + a learned 2D position
+embedding shared by all views, + a learned embedding on the first view only, → transformer over
+the tokens of all views → the Set-Latent Scene Representation (SLSR)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .layers import Block, PatchCNN, sinusoidal, sinusoidal_dim
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        ray_channels = 2 * sinusoidal_dim(3, cfg.ray_octaves) if cfg.posed_inputs else 0
+        self.cnn = PatchCNN(3 + ray_channels, cfg.cnn_channels, cfg.dim)
+        self.position = nn.Parameter(torch.randn(1, cfg.patches**2, cfg.dim) * 0.02)
+        self.first_view = nn.Parameter(torch.randn(1, 1, cfg.dim) * 0.02)
+        self.layers = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_dim) for _ in range(cfg.encoder_layers))
+        self.norm = nn.LayerNorm(cfg.dim)
+
+    def forward(self, images: torch.Tensor, rays: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """images (B, N, 3, H, W) in [0, 1]; rays (SRT only): per-pixel origins and directions
+        (B, N, H, W, 3) relative to the first input camera. → SLSR (B, N·P, dim), view-major."""
+        b, n, _, h, w = images.shape
+        x = images.flatten(0, 1) * 2.0 - 1.0
+        if self.cfg.posed_inputs:
+            origins, dirs = rays
+            code = torch.cat([sinusoidal(origins * self.cfg.position_scale, self.cfg.ray_octaves),
+                              sinusoidal(dirs, self.cfg.ray_octaves)], dim=-1)
+            x = torch.cat([x, code.flatten(0, 1).permute(0, 3, 1, 2).to(x.dtype)], dim=1)
+        tokens = self.cnn(x).view(b, n, -1, self.cfg.dim) + self.position
+        first = torch.zeros(1, n, 1, 1, device=images.device, dtype=tokens.dtype)
+        first[:, 0] = 1.0
+        tokens = (tokens + first * self.first_view).flatten(1, 2)
+        for layer in self.layers:
+            tokens = layer(tokens)
+        return self.norm(tokens)

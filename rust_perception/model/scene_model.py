@@ -1,0 +1,101 @@
+"""SceneModel: the one model implementation used by training, evaluation, export and the node.
+
+`variant` switches between RUST (no poses anywhere), SRT (posed input and target cameras) and
+UpSRT (unposed inputs, posed targets). Camera poses given to the posed variants are relative to
+the first input camera, so no world frame is ever needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..geometry import rays_from_pixels, relative_poses
+from .config import ModelConfig
+from .decoder import Decoder
+from .encoder import Encoder
+from .pose_estimator import PoseEstimator
+
+
+@dataclass
+class Views:
+    """Camera data for the posed variants: cam2world (B, V, 4, 4), intrinsics (B, V, 3, 3)."""
+
+    cam2world: torch.Tensor
+    intrinsics: torch.Tensor
+
+
+def pixel_grid(height: int, width: int, device=None) -> torch.Tensor:
+    """(H·W, 2) pixel-centre coordinates (u, v), row-major (as rust_perception.geometry)."""
+    v, u = torch.meshgrid(torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij")
+    return torch.stack([u.flatten(), v.flatten()], -1).float()
+
+
+def image_half(images: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """(B, M, 3, H, W) → the left or right half (B, M, 3, H, W/2); `right` is a (B, M) bool."""
+    w = images.shape[-1] // 2
+    return torch.where(right[..., None, None, None], images[..., w:], images[..., :w])
+
+
+class SceneModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.pose_estimator = PoseEstimator(cfg) if cfg.variant == "rust" else None
+        self.decoder = Decoder(cfg)
+
+    # ------------------------------------------------------------------ stages
+    def encode(self, images: torch.Tensor, inputs: Views | None = None) -> torch.Tensor:
+        """Input views (B, N, 3, H, W) → SLSR (B, N·P, dim)."""
+        if not self.cfg.posed_inputs:
+            return self.encoder(images)
+        if inputs is None:
+            raise ValueError("the srt variant needs input camera poses")
+        b, n, _, h, w = images.shape
+        rel = relative_poses(inputs.cam2world, inputs.cam2world[:, 0])
+        uv = pixel_grid(h, w, images.device).expand(b, n, -1, -1)
+        origins, dirs = rays_from_pixels(rel, inputs.intrinsics, uv)
+        return self.encoder(images, (origins.reshape(b, n, h, w, 3), dirs.reshape(b, n, h, w, 3)))
+
+    def first_view_tokens(self, slsr: torch.Tensor) -> torch.Tensor:
+        return slsr[:, : self.cfg.patches**2]
+
+    def estimate_pose(self, slsr: torch.Tensor, target_images: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """Latent poses (B, M, D) from one half of each target image (B, M, 3, H, W)."""
+        return self.pose_estimator(image_half(target_images, right), self.first_view_tokens(slsr))
+
+    def query_input(self, uv: torch.Tensor, latent: torch.Tensor | None = None, targets: Views | None = None,
+                    reference: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder query input for pixels uv (B, M, R, 2): from latent poses (RUST) or from target
+        cameras relative to `reference`, the first input camera's cam2world (B, 4, 4)."""
+        if not self.cfg.posed_targets:
+            return self.decoder.latent_query(latent, uv)
+        rel = relative_poses(targets.cam2world, reference)
+        origins, dirs = rays_from_pixels(rel, targets.intrinsics, uv)
+        return self.decoder.ray_query(origins, dirs)
+
+    def render(self, slsr: torch.Tensor, query_input: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+        """RGB (B, M, R, 3) of the queried pixels; `chunk` bounds pixels per decoder pass."""
+        r = query_input.shape[2]
+        if chunk is None or chunk >= r:
+            return self.decoder(query_input, slsr)
+        return torch.cat([self.decoder(query_input[:, :, s : s + chunk], slsr) for s in range(0, r, chunk)], dim=2)
+
+    # ------------------------------------------------------------------ training objective
+    def forward(self, batch: dict[str, torch.Tensor], uv: torch.Tensor, right: torch.Tensor,
+                input_poses: Views | None = None, target_poses: Views | None = None) -> torch.Tensor:
+        """Predicted RGB (B, M, R, 3) at target pixels uv (B, M, R, 2).
+
+        RUST estimates each target's latent pose from the half of it chosen by `right` (B, M);
+        the posed variants use `input_poses` / `target_poses` (possibly noisy in training)."""
+        slsr = self.encode(batch["input_images"], input_poses)
+        latent = self.estimate_pose(slsr, batch["target_images"], right) if self.cfg.variant == "rust" else None
+        reference = input_poses.cam2world[:, 0] if input_poses is not None else None
+        return self.render(slsr, self.query_input(uv, latent, target_poses, reference))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,1 @@
+"""Training and evaluation of the SceneModel family (RUST, SRT, UpSRT)."""

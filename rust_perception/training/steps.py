@@ -1,0 +1,88 @@
+"""What one training or evaluation step feeds the model: target pixels, the half seen by the
+Pose Estimator, camera poses (noisy in training when configured). All randomness of step s comes
+from `step_generator(seed, s)`, so a resumed run repeats an uninterrupted one exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..geometry import perturb_poses
+from ..model.config import ModelConfig
+from ..model.scene_model import SceneModel, Views, pixel_grid
+from ..metrics import psnr, ssim
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, 7]).generate_state(1)[0]))
+
+
+def gather_pixels(images: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Colours (B, M, R, 3) of images (B, M, 3, H, W) at integer pixel coordinates uv (B, M, R, 2)."""
+    w = images.shape[-1]
+    flat = images.flatten(-2)  # (B, M, 3, H·W)
+    idx = (uv[..., 1] * w + uv[..., 0]).long()
+    return torch.gather(flat, 3, idx[:, :, None].expand(-1, -1, 3, -1)).transpose(2, 3)
+
+
+def poses(batch, noise_inputs: float = 0.0, noise_targets: float = 0.0, generator=None):
+    inputs = Views(perturb_poses(batch["input_cam2world"], noise_inputs, generator), batch["input_intrinsics"])
+    targets = Views(perturb_poses(batch["target_cam2world"], noise_targets, generator), batch["target_intrinsics"])
+    return inputs, targets
+
+
+def training_inputs(batch, cfg: ModelConfig, rays: int, noise_inputs: float, noise_targets: float,
+                    generator: torch.Generator):
+    """(uv, right, input poses, target poses, target colours) for one training step."""
+    b, m, _, h, w = batch["target_images"].shape
+    flat = torch.randint(0, h * w, (b, m, rays), generator=generator)
+    uv = torch.stack([flat % w, flat // w], -1).float()
+    if cfg.pose_half == "random":
+        right = torch.rand(b, m, generator=generator) < 0.5
+    else:
+        right = torch.full((b, m), cfg.pose_half == "right")
+    inputs, targets = poses(batch, noise_inputs, noise_targets, generator) if cfg.posed_targets else (None, None)
+    return uv, right, inputs, targets, gather_pixels(batch["target_images"], uv)
+
+
+def held_out_batches(dataset, scenes: int, batch_size: int = 16):
+    """The evaluation set: batches of the first `scenes` scenes of `dataset`, each with its
+    fixed (draw 0) choice of views, so every model and every run sees the same targets."""
+    n = min(scenes, len(dataset))
+    for start in range(0, n, batch_size):
+        items = [dataset[(i, 0)] for i in range(start, min(n, start + batch_size))]
+        yield {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def right_half_pixels(b: int, m: int, size: int) -> torch.Tensor:
+    uv = pixel_grid(size, size)
+    return uv[uv[:, 0] >= size // 2].expand(b, m, -1, -1)
+
+
+@torch.no_grad()
+def render_targets(model: SceneModel, batch, uv: torch.Tensor, bf16: bool = False, pose_half: str = "left",
+                   chunk: int = 4096) -> torch.Tensor:
+    """RGB (B, M, R, 3) at target pixels uv, with the Pose Estimator fed `pose_half` of each
+    target (RUST) or the true target poses (posed variants)."""
+    images = batch["target_images"]
+    b, m = images.shape[:2]
+    with torch.autocast("cuda" if images.is_cuda else "cpu", dtype=torch.bfloat16, enabled=bf16):
+        inputs, targets = poses(batch) if model.cfg.posed_targets else (None, None)
+        slsr = model.encode(batch["input_images"], inputs)
+        latent = None
+        if model.cfg.variant == "rust":
+            latent = model.estimate_pose(slsr, images, torch.full((b, m), pose_half == "right"))
+        reference = inputs.cam2world[:, 0] if inputs is not None else None
+        rgb = model.render(slsr, model.query_input(uv, latent, targets, reference), chunk=chunk)
+    return rgb.float().clamp(0, 1)
+
+
+def evaluate_batch(model: SceneModel, batch, bf16: bool = False, pose_half: str = "left"):
+    """The paper's protocol: PSNR and SSIM (B, M) on the right halves of the targets, with the
+    Pose Estimator fed the left halves; also the rendered right halves (B, M, 3, H, W/2)."""
+    images = batch["target_images"]
+    b, m, _, h, w = images.shape
+    rgb = render_targets(model, batch, right_half_pixels(b, m, h), bf16, pose_half)
+    pred = rgb.view(b, m, h, w // 2, 3).permute(0, 1, 4, 2, 3)
+    truth = images[..., w // 2 :]
+    return psnr(pred, truth), ssim(pred.flatten(0, 1), truth.flatten(0, 1)).view(b, m), pred

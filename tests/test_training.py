@@ -1,0 +1,132 @@
+"""Training end to end on the tiny model: memorising a scene, checkpoints, bit-exact resume,
+evaluation, and clear errors for bad configs, missing datasets and mismatched checkpoints."""
+
+import json
+
+import pytest
+import torch
+
+from rust_perception.errors import UserError
+from rust_perception.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from rust_perception.training.config import load_train_config
+from rust_perception.training.trainer import Trainer, load_model
+
+from conftest import ROOT, run_cli
+
+
+def tiny(dataset, *overrides):
+    return load_train_config(ROOT / "config" / "train_dome.yaml", [
+        f"dataset={dataset}", "model=" + "{}", *[f"model.{k}={v}" for k, v in (
+            ("image_size", 32), ("dim", 64), ("heads", 2), ("mlp_dim", 256), ("cnn_channels", "[16,32,64]"),
+            ("encoder_layers", 1), ("pose_layers", 1), ("decoder_layers", 2))],
+        "workers=0", "batch_size=2", "rays_per_target=128", "eval_scenes=2", "precision=fp32", *overrides])
+
+
+def test_tiny_model_memorises_a_scene(dome_dir, tmp_path):
+    """One scene, one target, fixed views: > 25 dB (the tiny config does this in ~40 s)."""
+    cfg = tiny(dome_dir, "steps=1000", "batch_size=1", "num_targets=1", "rays_per_target=512", "lr=0.003",
+               "warmup_steps=20", "model.pose_half=left")
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    batch = next(iter(trainer._loader()))
+    for _ in range(cfg.steps):
+        loss = trainer.train_step(batch)
+        trainer.step += 1
+    assert -10 * torch.log10(torch.tensor(loss)) > 25
+
+
+def test_resume_repeats_the_uninterrupted_loss_sequence(dome_dir, tmp_path):
+    straight = tiny(dome_dir, "steps=6", "log_every=1", "checkpoint_every=3", "deterministic=true", "eval_every=100")
+    Trainer(straight, tmp_path / "a", progress=False).train()
+    first = tiny(dome_dir, "steps=3", "log_every=1", "checkpoint_every=3", "deterministic=true", "eval_every=100")
+    Trainer(first, tmp_path / "b", progress=False).train()
+    resumed = Trainer(straight, tmp_path / "b", progress=False)  # same run dir, more steps
+    assert resumed.step == 3
+    resumed.train()
+    losses = lambda run: [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())  # noqa: E731
+                          if "loss" in r]
+    assert losses(tmp_path / "a") == losses(tmp_path / "b")
+    assert len(losses(tmp_path / "a")) == 6
+
+
+def test_checkpoint_round_trip_and_corrupt_checkpoint_falls_back(dome_dir, tmp_path):
+    cfg = tiny(dome_dir, "steps=4", "checkpoint_every=2", "eval_every=4")
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    result = trainer.train()
+    assert result["step"] == 4 and "psnr" in result["eval"]
+    paths = list_checkpoints(tmp_path / "run" / "checkpoints")
+    assert [p.name for p in paths] == ["step_0000002.pt", "step_0000004.pt"]
+    state = load_checkpoint(paths[-1])
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(state["model"][k], v)
+    assert state["step"] == 4 and state["optimizer"]["state"] and state["config"]["steps"] == 4
+    _, model, step = load_model(tmp_path / "run")
+    assert step == 4 and all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                                trainer.model.state_dict().values()))
+    paths[-1].write_bytes(paths[-1].read_bytes()[:1000])
+    assert latest_checkpoint(tmp_path / "run" / "checkpoints")["step"] == 2
+
+
+def test_run_dir_started_with_other_settings_is_refused(dome_dir, tmp_path):
+    Trainer(tiny(dome_dir, "steps=1", "eval_every=1"), tmp_path / "run", progress=False).train()
+    with pytest.raises(UserError, match="was started with lr="):
+        Trainer(tiny(dome_dir, "steps=1", "lr=0.1"), tmp_path / "run", progress=False)
+
+
+def test_cli_errors_are_one_line(dome_dir, tmp_path):
+    cases = [
+        (["--set", "model.variant=nerf"], "variant='nerf' is not allowed"),
+        (["--set", "dataset=/nonexistent/data"], "dataset directory /nonexistent/data does not exist"),
+        (["--set", "steps=zero"], "steps must be an integer"),
+        (["--set", f"dataset={dome_dir}"], "has 32×32 images but the model expects image_size=64"),
+        (["--config", str(tmp_path / "none.yaml")], "does not exist"),
+    ]
+    for args, message in cases:
+        args = args if "--config" in args else ["--config", str(ROOT / "config" / "train_dome.yaml"), *args]
+        result = run_cli("train.py", *args, "--run", str(tmp_path / "r"))
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+
+
+def test_evaluate_writes_metrics_and_figure_and_rejects_mismatched_checkpoints(dome_dir, tmp_path):
+    run = tmp_path / "run"
+    Trainer(tiny(dome_dir, "steps=2", "eval_every=2"), run, progress=False).train()
+    result = run_cli("evaluate.py", "--run", str(run), "--scenes", "2", "--figure-scenes", "2")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert metrics["scenes"] == 2 and len(metrics["per_scene"]) == 2 and 0 < metrics["psnr"] < 60
+    assert (run / "eval" / "figure.png").stat().st_size > 1000
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("dim: 64", "dim: 32"))
+    bad = run_cli("evaluate.py", "--run", str(run))
+    assert bad.returncode == 2 and "does not fit its config.yaml" in bad.stderr
+    missing = run_cli("evaluate.py", "--run", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "is not a training run" in missing.stderr
+
+
+def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(dome_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "train.yaml"
+    config.write_text(f"dataset: {dome_dir}\nmodel: {ROOT / 'config' / 'model_tiny.yaml'}\nsteps: 100000\n"
+                      "batch_size: 2\nrays_per_target: 64\nlog_every: 1\neval_scenes: 0\nworkers: 1\n"
+                      "checkpoint_every: 100000\nprecision: fp32\n")
+    run = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "trainer" / "train.py"), "--config", str(config), "--run", str(run), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((run / "metrics.jsonl").is_file() and (run / "metrics.jsonl").read_text()):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in out + err
+    saved = latest_checkpoint(run / "checkpoints")["step"]
+    assert saved >= 1
+    config.write_text(config.read_text().replace("steps: 100000", f"steps: {saved + 2}"))
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming {run} from step {saved}" in again.stdout
+    assert json.loads(again.stdout.strip().splitlines()[-1])["step"] == saved + 2
