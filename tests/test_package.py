@@ -45,3 +45,12 @@ def test_core_never_imports_rclpy():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n.split(".")[0] == "rclpy" for n in names), f"{path} imports rclpy"
+
+
+def test_every_source_folder_is_an_installed_package():
+    """A folder of modules without __init__.py is silently left out of a colcon / wheel install."""
+    from setuptools import find_packages
+
+    packages = set(find_packages(str(ROOT), include=["rust_perception", "rust_perception.*"]))
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "rust_perception").rglob("*.py")}
+    assert folders <= packages, folders - packages

@@ -1,0 +1,1 @@
+"""The SceneModel family: RUST and the posed baselines SRT / UpSRT (one implementation)."""
