@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .. import geometry
 from ..geometry import rays_from_pixels, relative_poses
 from .config import ModelConfig
 from .decoder import Decoder
@@ -28,9 +29,8 @@ class Views:
 
 
 def pixel_grid(height: int, width: int, device=None) -> torch.Tensor:
-    """(H·W, 2) pixel-centre coordinates (u, v), row-major (as rust_perception.geometry)."""
-    v, u = torch.meshgrid(torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij")
-    return torch.stack([u.flatten(), v.flatten()], -1).float()
+    """(H·W, 2) pixel-centre coordinates (u, v), row-major: `geometry.pixel_grid` as a tensor."""
+    return torch.from_numpy(geometry.pixel_grid(height, width)).float().to(device)
 
 
 def image_half(images: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
