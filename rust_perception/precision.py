@@ -1,8 +1,9 @@
 """Choosing bf16 autocast only where it is fast.
 
 bf16 matmuls are ~9× faster than fp32 on CPUs with AMX, but on CPUs without bf16 hardware
-(e.g. AVX2-only AMD EPYC) PyTorch emulates them ~100× *slower* than fp32 — measured on this
-project's CI machine: 0.9 vs 130 GFLOP/s. So `precision: auto` measures instead of guessing.
+(e.g. AVX2-only AMD EPYC) PyTorch emulates them far *slower* than fp32: on this project's CI
+machine a bf16 training step takes ~11× as long (benchmarks/results/train_speed.json). So
+`precision: auto` measures instead of guessing.
 """
 
 from __future__ import annotations
