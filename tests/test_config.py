@@ -62,3 +62,14 @@ def test_synthetic_defaults_depend_on_kind():
     assert SyntheticConfig(kind="street").hfov_deg == 75.0
     assert SyntheticConfig(scenes=10, test_fraction=0.1).split_sizes() == {"train": 9, "test": 1}
     assert SyntheticConfig(scenes=1).split_sizes() == {"train": 1, "test": 0}
+
+
+def test_train_config_model_file_can_be_swapped_and_edited():
+    from conftest import ROOT
+    from rust_perception.training.config import load_train_config
+
+    cfg = load_train_config(ROOT / "config" / "train_dome.yaml",
+                            [f"model={ROOT / 'config' / 'model_tiny.yaml'}", "model.image_size=48", "steps=5"])
+    assert (cfg.model.dim, cfg.model.image_size, cfg.steps) == (64, 48, 5)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_train_config(ROOT / "config" / "train_dome.yaml", ["model=missing.yaml"])

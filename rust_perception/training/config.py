@@ -56,10 +56,13 @@ class TrainConfig:
 def load_train_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
     """Training YAML (optional) + `key=value` overrides (`model.dim=64` reaches into the model)."""
     data = read_yaml(path) if path is not None else {}
+    overrides = overrides or []
+    whole_model = [o for o in overrides if o.split("=", 1)[0].strip() == "model"]
+    data = apply_overrides(data, whole_model)  # `model=PATH` replaces the YAML's model before `model.x=` edits
     model = data.get("model", {})
     if isinstance(model, str):
         model_path = (Path(path).parent / model) if path is not None else Path(model)
         if not model_path.is_file():
-            raise ConfigError(f"model config {model_path} (named by {path}) does not exist")
+            raise ConfigError(f"model config {model_path} (named by {path or 'an override'}) does not exist")
         data = {**data, "model": read_yaml(model_path)}
-    return from_dict(TrainConfig, apply_overrides(data, overrides or []))
+    return from_dict(TrainConfig, apply_overrides(data, [o for o in overrides if o not in whole_model]))
