@@ -38,6 +38,8 @@ setup(
             "rust_demo = rust_perception.cli.demo:entry",
             "train = rust_perception.cli.train:entry",
             "evaluate = rust_perception.cli.evaluate:entry",
+            "analyze_latent = rust_perception.cli.analyze_latent:entry",
+            "train_heads = rust_perception.cli.train_heads:entry",
         ],
     },
 )

@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, Results  # noqa: E402
 
+from rust_perception.config import load_config  # noqa: E402
 from rust_perception.data.generate import generate_dataset  # noqa: E402
 from rust_perception.data.synthetic import SyntheticConfig  # noqa: E402
 from rust_perception.training.config import load_train_config  # noqa: E402
@@ -39,7 +40,7 @@ def plot() -> None:
         points = d["results"]
         if points:
             ax.plot([p["step"] for p in points], [p["psnr"] for p in points], marker="o", ms=3,
-                    label=f"{d['variant']} {d.get('size', 64)}px {Path(d['model']).stem} (lr {d['lr']}, batch {d['batch_size']})")
+                    label=f"{d['variant']} {Path(d.get('data', 'data_dome')).stem} {d.get('size', 64)}px {Path(d['model']).stem} (lr {d['lr']}, batch {d['batch_size']})")
     ax.set_xlabel("training step")
     ax.set_ylabel("held-out PSNR (dB), right halves")
     ax.grid(alpha=0.3)
@@ -59,15 +60,18 @@ def main() -> int:
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--eval-scenes", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--size", type=int, default=64, help="image size of the dome data")
+    parser.add_argument("--data", default="config/data_dome.yaml", help="SyntheticConfig YAML of the dome data")
+    parser.add_argument("--size", type=int, default=64, help="image size (overrides the data YAML's)")
     parser.add_argument("--model", default="config/model_cpu.yaml", help="model YAML (relative to the repository)")
     parser.add_argument("--rays", type=int, default=512, help="target pixels per target view and step")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "learning_curve")
     args = parser.parse_args()
-    data = args.work / ("data_dome" if args.size == 64 else f"data_dome_{args.size}px")
-    generate_dataset(SyntheticConfig(kind="dome", scenes=1000, views=10, size=args.size), data, progress=False)
-    tag = args.variant if (args.size, args.model) == (64, "config/model_cpu.yaml") else \
-        f"{args.variant}_{args.size}px_{Path(args.model).stem}"
+    data_cfg = load_config(SyntheticConfig, ROOT / args.data, [f"size={args.size}"])
+    default = (args.data, args.size, args.model) == ("config/data_dome.yaml", 64, "config/model_cpu.yaml")
+    data_name = Path(args.data).stem
+    data = args.work / (data_name if args.size == 64 else f"{data_name}_{args.size}px")
+    generate_dataset(data_cfg, data, progress=False)
+    tag = args.variant if default else f"{args.variant}_{data_name}_{args.size}px_{Path(args.model).stem}"
     run = args.work / tag
     cfg = load_train_config(ROOT / "config" / "train_dome.yaml", [
         f"dataset={data}", f"model={ROOT / args.model}", f"model.image_size={args.size}",
@@ -76,7 +80,7 @@ def main() -> int:
         f"checkpoint_every={args.eval_every}", f"threads={args.threads}", "workers=0"])
     results = Results(f"learning_curve_{tag}.json", variant=args.variant, lr=args.lr, size=args.size,
                       batch_size=args.batch, steps=args.steps, rays_per_target=cfg.rays_per_target,
-                      eval_scenes=args.eval_scenes, model=args.model)
+                      eval_scenes=args.eval_scenes, model=args.model, data=args.data)
 
     class Recording(Trainer):
         def evaluate(self, scenes=None):

@@ -120,3 +120,20 @@ def perturb_poses(cam2world, sigma: float, generator=None):
     out[..., :3, :3] = torch.linalg.matrix_exp(skew.view(*shape, 3, 3)) @ cam2world[..., :3, :3]
     out[..., :3, 3] = cam2world[..., :3, 3] + noise[..., :3]
     return out
+
+
+def similarity_transform(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares s, R, t with target ≈ s·R·source + t for (N, 3) point sets (Umeyama 1991):
+    aligns a structure-from-motion reconstruction, known only up to similarity, to ground truth."""
+    source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    xs, xt = source - mu_s, target - mu_t
+    cov = xt.T @ xs / len(source)
+    u, d, vt = np.linalg.svd(cov)
+    sign = np.eye(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[2, 2] = -1
+    rotation = u @ sign @ vt
+    var_s = (xs**2).sum() / len(source)
+    scale = float(np.trace(np.diag(d) @ sign) / var_s) if var_s > 0 else 1.0
+    return scale, rotation, mu_t - scale * rotation @ mu_s

@@ -213,7 +213,8 @@ class MultiViewDataset(torch.utils.data.Dataset):
 
         images = take("rgb").permute(0, 3, 1, 2).float() / 255.0
         n = self.num_inputs
-        cam2world, intrinsics = take("cam2world"), take("intrinsics")
+        cam2world, intrinsics, labels = take("cam2world"), take("intrinsics"), take("labels").long()
+        rig_camera, rig_position = take("view_camera").long(), take("view_position").long()
         return {
             "input_images": images[:n],
             "target_images": images[n:],
@@ -221,7 +222,12 @@ class MultiViewDataset(torch.utils.data.Dataset):
             "target_cam2world": cam2world[n:],
             "input_intrinsics": intrinsics[:n],
             "target_intrinsics": intrinsics[n:],
-            "target_labels": take("labels")[n:].long(),
+            "input_labels": labels[:n],
+            "target_labels": labels[n:],
+            "input_rig_camera": rig_camera[:n],  # street rig camera index / position index (-1: dome)
+            "target_rig_camera": rig_camera[n:],
+            "input_rig_position": rig_position[:n],
+            "target_rig_position": rig_position[n:],
             "input_views": torch.from_numpy(views[:n]),
             "target_views": torch.from_numpy(views[n:]),
             "scene_index": torch.tensor(index),

@@ -68,6 +68,11 @@ class SyntheticConfig:
     test_fraction: float = 0.1
     shard_scenes: int = 64
     hfov_deg: float = 0.0
+    # dome only: objects per scene, and whether objects/ground are textured. Fewer, plain objects
+    # ("easy" dome) is what a CPU-sized model can learn in hours — see config/data_dome_easy.yaml.
+    min_objects: int = 16
+    max_objects: int = 32
+    textures: bool = True
 
     def __post_init__(self):
         require(self.kind in KINDS, f"kind={self.kind!r} is not allowed (choose from {', '.join(KINDS)})")
@@ -89,6 +94,11 @@ class SyntheticConfig:
         require(0.0 <= self.test_fraction < 1.0, f"test_fraction={self.test_fraction} is not allowed (must be in [0, 1))")
         require(self.shard_scenes >= 1, f"shard_scenes={self.shard_scenes} is not allowed (must be >= 1)")
         require(10.0 <= self.hfov_deg <= 120.0, f"hfov_deg={self.hfov_deg} is not allowed (must be in [10, 120])")
+        require(
+            1 <= self.min_objects <= self.max_objects <= MAX_FAMILIES_PER_SCENE,
+            f"min_objects={self.min_objects}, max_objects={self.max_objects} are not allowed "
+            f"(need 1 <= min_objects <= max_objects <= {MAX_FAMILIES_PER_SCENE})",
+        )
         require(0 <= self.seed < 2**32, f"seed={self.seed} is not allowed (must be in [0, 2**32))")
 
     def split_sizes(self) -> dict[str, int]:
@@ -176,9 +186,11 @@ def _place_disc(rng, radii: np.ndarray, area_radius: float, tries: int = 60) -> 
     return np.array(placed)[:, :2]
 
 
-def dome_scene(rng: np.random.Generator, split: str):
+def dome_scene(rng: np.random.Generator, split: str, cfg: SyntheticConfig):
+    """Objects resting on the ground in a disc whose area grows with `max_objects` (constant
+    density); without `textures`, objects are solid and the ground is one colour."""
     catalogue = object_families()
-    family_ids = rng.choice(split_families(split), size=int(rng.integers(16, 33)))
+    family_ids = rng.choice(split_families(split), size=int(rng.integers(cfg.min_objects, cfg.max_objects + 1)))
     n = len(family_ids)
     rots, halves, shapes = [], [], []
     for fid in family_ids:
@@ -189,7 +201,7 @@ def dome_scene(rng: np.random.Generator, split: str):
         halves.append(half)
         shapes.append(fam.shape)
     footprint = np.array([np.linalg.norm(h[:2]) for h in halves])
-    xy = _place_disc(rng, footprint, area_radius=3.5)
+    xy = _place_disc(rng, footprint, area_radius=3.5 * dome_scale(cfg))
     centers = np.array([[x, y, -_lowest_point(s, r, h)] for (x, y), s, r, h in zip(xy, shapes, rots, halves)])
     jitter = lambda c: np.clip(np.array(c) + rng.normal(0, 0.03, 3), 0, 1)  # noqa: E731
     objects = Primitives(
@@ -197,16 +209,17 @@ def dome_scene(rng: np.random.Generator, split: str):
         rotation=np.array(rots),
         center=centers,
         half_size=np.array(halves),
-        texture=np.array([catalogue[f].texture for f in family_ids]),
+        texture=np.array([catalogue[f].texture if cfg.textures else SOLID for f in family_ids]),
         color_a=np.array([jitter(catalogue[f].color_a) for f in family_ids]),
         color_b=np.array([jitter(catalogue[f].color_b) for f in family_ids]),
         tex_period=np.array([catalogue[f].period for f in family_ids]),
         label=np.array([class_id("dome", ("box", "sphere", "cylinder", "cone")[s]) for s in shapes]),
     )
     tone = rng.uniform()
+    tiles = np.array([_hsv(tone, 0.15, rng.uniform(0.55, 0.75)), _hsv(tone, 0.2, rng.uniform(0.35, 0.5))])
     env = Environment(
         ground="tiles",
-        ground_colors=np.array([_hsv(tone, 0.15, rng.uniform(0.55, 0.75)), _hsv(tone, 0.2, rng.uniform(0.35, 0.5))]),
+        ground_colors=tiles if cfg.textures else tiles[[0, 0]],
         ground_period=float(rng.uniform(0.8, 2.0)),
         ground_label=class_id("dome", "ground"),
         sun_dir=_sun(rng, 35, 70),
@@ -218,12 +231,18 @@ def dome_scene(rng: np.random.Generator, split: str):
     return objects, env, padded
 
 
-def dome_cameras(rng: np.random.Generator, views: int):
-    """Cameras on the upper hemisphere at varying distance, looking near the centre."""
+def dome_scale(cfg: SyntheticConfig) -> float:
+    """Radius of the object disc relative to the full dome's 3.5 m: constant object density."""
+    return float(np.sqrt(cfg.max_objects / MAX_FAMILIES_PER_SCENE))
+
+
+def dome_cameras(rng: np.random.Generator, views: int, scale: float = 1.0):
+    """Cameras on the upper hemisphere at varying distance, looking near the centre; a smaller
+    object disc (`scale` < 1) brings them closer by √scale, so objects fill more of the view."""
     poses = []
     for _ in range(views):
         azimuth, elevation = rng.uniform(0, 2 * np.pi), np.deg2rad(rng.uniform(20, 65))
-        distance = rng.uniform(5.5, 9.0)
+        distance = rng.uniform(5.5, 9.0) * np.sqrt(scale)
         eye = distance * np.array(
             [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)]
         )
@@ -357,8 +376,8 @@ def generate_scene(cfg: SyntheticConfig, split: str, index: int) -> dict[str, np
     """All views of one scene: rgb, labels, depth, cam2world, intrinsics, view ids, families."""
     rng = scene_rng(cfg.seed, split, index)
     if cfg.kind == "dome":
-        objects, env, families = dome_scene(rng, split)
-        cam2world, view_camera, view_position = dome_cameras(rng, cfg.views)
+        objects, env, families = dome_scene(rng, split, cfg)
+        cam2world, view_camera, view_position = dome_cameras(rng, cfg.views, dome_scale(cfg))
     else:
         positions = cfg.views // RIG_CAMERAS
         step = rng.uniform(2.0, 4.0)

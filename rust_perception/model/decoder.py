@@ -2,7 +2,8 @@
 so any subset renders (random pixels in training, chunks at inference).
 
 The query is MLP(p̃ ⊕ encoded 2D pixel position) for RUST, MLP(encoded ray origin ⊕ direction
-relative to the first input camera) for the posed baselines."""
+relative to the first input camera) for the posed baselines. `out_channels` makes the same
+decoder a segmentation head (class logits instead of RGB)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .layers import Block, sinusoidal, sinusoidal_dim
 
 
 class Decoder(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, out_channels: int = 3):
         super().__init__()
         self.cfg = cfg
         if cfg.posed_targets:
@@ -24,7 +25,7 @@ class Decoder(nn.Module):
         self.query = nn.Sequential(nn.Linear(query_in, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
         self.layers = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_dim, cross=True) for _ in range(cfg.decoder_layers))
         self.norm = nn.LayerNorm(cfg.dim)
-        self.rgb = nn.Linear(cfg.dim, 3)
+        self.rgb = nn.Linear(cfg.dim, out_channels)
 
     def latent_query(self, latent: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
         """latent (B, M, D), uv (B, M, R, 2) pixel coordinates → query input (B, M, R, ·)."""

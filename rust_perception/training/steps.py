@@ -18,11 +18,11 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 
 
 def gather_pixels(images: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Colours (B, M, R, 3) of images (B, M, 3, H, W) at integer pixel coordinates uv (B, M, R, 2)."""
+    """Values (B, M, R, C) of images (B, M, C, H, W) at integer pixel coordinates uv (B, M, R, 2)."""
     w = images.shape[-1]
     flat = images.flatten(-2)  # (B, M, 3, H·W)
     idx = (uv[..., 1] * w + uv[..., 0]).long()
-    return torch.gather(flat, 3, idx[:, :, None].expand(-1, -1, 3, -1)).transpose(2, 3)
+    return torch.gather(flat, 3, idx[:, :, None].expand(-1, -1, images.shape[2], -1)).transpose(2, 3)
 
 
 def poses(batch, noise_inputs: float = 0.0, noise_targets: float = 0.0, generator=None):

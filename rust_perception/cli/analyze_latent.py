@@ -1,0 +1,73 @@
+"""`analyze_latent`: what RUST's latent poses encode (paper §4.2, Figs. 5/8) — PCA of the latent
+poses of held-out targets, Pearson r of each component with camera attributes relative to the
+first input camera, a 3-D scatter, traversal renders along the top components, and the PCA basis
+with the component meanings saved in the run (RUN/latent_space.json) for the node's queries."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from . import ArgumentParser, run
+
+PROG = "analyze_latent"
+
+
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", type=Path, required=True, help="training run directory of a rust model")
+    p.add_argument("--data", type=Path, help="dataset to analyse (default: the run's); its test split is used")
+    p.add_argument("--samples", type=int, default=500,
+                   help="held-out (scene, view draw) samples, 3 targets each (default 500; scenes are revisited "
+                        "with new view draws when the split has fewer)")
+    p.add_argument("--min-r", type=float, default=0.5, help="|r| a component needs to be given a meaning (default 0.5)")
+    p.add_argument("--out", type=Path, help="figures and results (default RUN/latent)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.samples < 2:
+        parser().error("--samples must be >= 2")
+    from ..data.store import MultiViewDataset
+    from ..errors import UserError
+    from ..io import write_json
+    from ..latent_space import component_meanings, correlation_table, fit_pca
+    from ..training.latent_analysis import LATENT_FILE, collect_latents, scatter_figure, traversal, traversal_figure
+    from ..training.steps import held_out_batches
+    from ..training.trainer import load_model
+
+    cfg, model, step = load_model(args.run)
+    if cfg.model.variant != "rust":
+        raise UserError(f"{args.run} is a {cfg.model.variant} run: latent poses exist only for rust runs")
+    data = args.data or Path(cfg.dataset)
+    ds = MultiViewDataset(data, "test", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 1)
+    if ds.store.height != cfg.model.image_size:
+        raise UserError(f"{data} has {ds.store.height}px images; the model expects {cfg.model.image_size}px")
+    kind = ds.store.manifest["kind"]
+    latents, attributes = collect_latents(model, ds, kind, args.samples)
+    pca = fit_pca(latents)
+    coords = pca.project(latents)
+    table = correlation_table(coords, attributes)
+    meanings = component_meanings(table, args.min_r)
+    out = args.out or args.run / "latent"
+    scatter = scatter_figure(coords, attributes, table, out / "scatter.png")
+    frames = traversal(model, next(held_out_batches(ds, 1)), pca)
+    names = {m["component"]: a for a, m in meanings.items()}
+    labels = [f"PC{k + 1}" + (f" ({names[k]})" if k in names else "") for k in range(frames.shape[0])]
+    strip = traversal_figure(frames, labels, out / "traversal.png")
+    basis = {"step": step, "kind": kind, "pca": pca.to_dict(), "meanings": meanings, "min_abs_r": args.min_r,
+             "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    write_json(args.run / LATENT_FILE, basis)
+    summary = {"run": str(args.run), "step": step, "kind": kind, "samples": args.samples, "latents": len(latents),
+               "scenes": len(ds), "explained_variance": [round(float(v), 4) for v in pca.explained],
+               "pearson_r": {k: [round(r, 4) for r in v] for k, v in table.items()},
+               "meanings": meanings, "figures": [str(scatter), str(strip)], "basis": str(args.run / LATENT_FILE)}
+    write_json(out / "results.json", summary)
+    print(json.dumps({k: summary[k] for k in ("latents", "explained_variance", "meanings")}))
+    return 0
+
+
+def entry() -> int:
+    return run(main, prog=PROG)

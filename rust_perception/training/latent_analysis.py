@@ -1,0 +1,112 @@
+"""Latent poses of a trained RUST model on held-out data, and the figures of paper Figs. 5/8:
+a 3-D scatter of the top PCA components coloured by camera attributes, and traversal renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..latent_space import PCA, camera_attributes
+from ..model.scene_model import SceneModel, pixel_grid
+
+LATENT_FILE = "latent_space.json"  # in the run directory: PCA basis + component meanings (the node reads it)
+
+
+@torch.no_grad()
+def collect_latents(model: SceneModel, dataset, kind: str, samples: int, batch_size: int = 16, progress: bool = True):
+    """Latent poses (S·M, D) of every target of `samples` held-out (scene, view draw) pairs —
+    scenes are revisited with new view draws when the split has fewer — with the Pose Estimator
+    fed left halves, and their camera attributes relative to the first input camera."""
+    if model.cfg.variant != "rust":
+        raise ValueError(f"latent poses exist only for rust runs, not {model.cfg.variant}")
+    items = [(i % len(dataset), i // len(dataset)) for i in range(samples)]
+    latents, attrs = [], []
+    for start in tqdm(range(0, len(items), batch_size), desc="latent poses", unit="batch", disable=not progress):
+        rows = [dataset[it] for it in items[start : start + batch_size]]
+        batch = {k: torch.stack([r[k] for r in rows]) for k in rows[0]}
+        b, m = batch["target_images"].shape[:2]
+        slsr = model.encode(batch["input_images"])
+        latents.append(model.estimate_pose(slsr, batch["target_images"], torch.zeros(b, m, dtype=torch.bool)).flatten(0, 1))
+        first = batch["input_cam2world"][:, :1].expand(-1, m, -1, -1).flatten(0, 1)
+        first_cam = batch["input_rig_camera"][:, :1].expand(-1, m).flatten()
+        attrs.append(camera_attributes(kind, batch["target_cam2world"].flatten(0, 1).numpy(), first.numpy(),
+                                       batch["target_rig_camera"].flatten().numpy(), first_cam.numpy()))
+    return torch.cat(latents).float().numpy(), {k: np.concatenate([a[k] for a in attrs]) for k in attrs[0]}
+
+
+@torch.no_grad()
+def traversal(model: SceneModel, batch, pca: PCA, components: int = 3, steps: int = 7, span: float = 2.0) -> np.ndarray:
+    """Renders (K, steps, H, W, 3) of the first scene in `batch`: its first target's latent pose
+    moved from −span to +span standard deviations along each of the top `components`."""
+    size = model.cfg.image_size
+    one = {k: v[:1] for k, v in batch.items()}
+    slsr = model.encode(one["input_images"])
+    base = model.estimate_pose(slsr, one["target_images"][:, :1], torch.zeros(1, 1, dtype=torch.bool))[0, 0].numpy()
+    uv = pixel_grid(size, size)[None, None]
+    out = np.zeros((components, steps, size, size, 3), np.float32)
+    for k in range(min(components, len(pca.std))):
+        for j, a in enumerate(np.linspace(-span, span, steps)):
+            latent = torch.from_numpy(base + a * pca.std[k] * pca.components[k]).float()[None, None]
+            rgb = model.render(slsr, model.query_input(uv, latent), chunk=4096)
+            out[k, j] = rgb[0, 0].clamp(0, 1).view(size, size, 3).numpy()
+    return out
+
+
+def scatter_figure(coords: np.ndarray, attributes: dict[str, np.ndarray], table: dict[str, list[float]], path: Path) -> Path:
+    """One 3-D scatter of PCA components 1–3 per attribute, coloured by it (paper Figs. 5/8)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io import atomic_write
+
+    fig = plt.figure(figsize=(4.2 * len(attributes), 4.0))
+    for i, (name, values) in enumerate(attributes.items()):
+        ax = fig.add_subplot(1, len(attributes), i + 1, projection="3d")
+        cmap = "twilight" if name in ("yaw", "camera") else "viridis"
+        sc = ax.scatter(coords[:, 0], coords[:, 1], coords[:, 2] if coords.shape[1] > 2 else 0 * coords[:, 0],
+                        c=values, s=3, cmap=cmap, alpha=0.8)
+        rs = ", ".join(f"{r:+.2f}" for r in table[name][:3])
+        ax.set_title(f"{name} (r with PC1–3: {rs})", fontsize=8)
+        ax.set_xlabel("PC1", fontsize=7)
+        ax.set_ylabel("PC2", fontsize=7)
+        ax.set_zlabel("PC3", fontsize=7)
+        ax.tick_params(labelsize=6)
+        fig.colorbar(sc, ax=ax, shrink=0.55, pad=0.1)
+    fig.tight_layout()
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def traversal_figure(frames: np.ndarray, labels: list[str], path: Path, span: float = 2.0) -> Path:
+    """Rows: components; columns: −span … +span standard deviations."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io import atomic_write
+
+    rows, cols = frames.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.45 * rows), squeeze=False)
+    for r in range(rows):
+        for c, a in enumerate(np.linspace(-span, span, cols)):
+            ax = axes[r, c]
+            ax.imshow(frames[r, c], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"{a:+.1f}σ", fontsize=7)
+            if c == 0:
+                ax.set_ylabel(labels[r], fontsize=7)
+    fig.tight_layout()
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,138 @@
+"""What RUST learned, read out: latent-space PCA/correlations, similarity alignment, IoU, the
+EPE and segmentation heads on a frozen model, and their command-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transforms3d.euler import euler2mat
+
+from rust_perception.geometry import similarity_transform
+from rust_perception.latent_space import (camera_attributes, component_meanings, correlation_table, fit_pca,
+                                          motion_latent)
+from rust_perception.metrics import confusion_matrix, iou_per_class, mean_iou, r2_score
+from rust_perception.model.heads import rotation_error_deg, rotation_from_6d, rotation_to_6d
+from rust_perception.training.checkpoint import list_checkpoints
+from rust_perception.training.trainer import Trainer
+
+from conftest import run_cli
+from test_training import tiny
+
+
+def test_pca_and_correlations_recover_a_planted_structure():
+    """Latents = a random 8-D embedding of (height, yaw) with different variances + noise: PC1
+    must carry height, PC2 yaw, and the meanings must say so with the right signs."""
+    rng = np.random.default_rng(0)
+    height, yaw, distance = rng.normal(0, 3, 2000), rng.normal(0, 1, 2000), rng.normal(0, 1, 2000)
+    basis = np.linalg.qr(rng.normal(size=(8, 8)))[0][:, :2].T  # two orthonormal directions in 8-D
+    latents = np.outer(height, basis[0]) - np.outer(yaw, basis[1]) + rng.normal(0, 0.05, (2000, 8)) + 5.0
+    pca = fit_pca(latents)
+    assert pca.explained[0] > 0.85 and abs(pca.explained.sum() - 1) < 1e-9
+    table = correlation_table(pca.project(latents), {"height": height, "yaw": yaw, "distance": distance})
+    assert abs(table["height"][0]) > 0.99 and abs(table["yaw"][1]) > 0.99
+    meanings = component_meanings(table)
+    assert meanings["height"]["component"] == 0 and meanings["yaw"]["component"] == 1
+    assert "distance" not in meanings  # uncorrelated noise gets no meaning
+    # moving "up" one σ along the height component increases the planted height by ~ its σ
+    moved = motion_latent(pca, meanings, latents[0], "up", 1.0)
+    assert (moved - latents[0]) @ basis[0] == pytest.approx(3.0, rel=0.05)
+    with pytest.raises(ValueError, match="no latent component correlates with 'distance'"):
+        motion_latent(pca, meanings, latents[0], "closer", 1.0)
+
+
+def test_camera_attributes_relative_to_the_first_input():
+    first, target = np.eye(4)[None].copy(), np.eye(4)[None].copy()
+    first[0, :3, :3] = euler2mat(0, 0, 0.0) @ np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]])  # looks along +x
+    target[0, :3, :3] = euler2mat(0, 0, np.pi / 2) @ first[0, :3, :3]  # looks along +y
+    first[0, :3, 3], target[0, :3, 3] = [6, 0, 2], [0, 8, 5]
+    a = camera_attributes("dome", target, first)
+    assert a["height"][0] == pytest.approx(3.0) and a["yaw"][0] == pytest.approx(np.pi / 2)
+    assert a["distance"][0] == pytest.approx(np.sqrt(89) - np.sqrt(40))
+    s = camera_attributes("street", target, first, np.array([1]), np.array([5]))
+    assert s["position"][0] == pytest.approx(-6.0) and s["camera"][0] == 2
+
+
+def test_similarity_alignment_recovers_scale_rotation_translation():
+    rng = np.random.default_rng(1)
+    source = rng.normal(size=(12, 3))
+    rotation = euler2mat(0.3, -1.1, 2.0)
+    target = 2.5 * source @ rotation.T + np.array([1.0, -2.0, 0.5])
+    scale, r, t = similarity_transform(source, target)
+    assert scale == pytest.approx(2.5) and np.allclose(r, rotation) and np.allclose(t, [1.0, -2.0, 0.5])
+    mirrored = source * np.array([1, 1, -1])  # a reflection must not be returned as a rotation
+    assert np.linalg.det(similarity_transform(source, mirrored)[1]) == pytest.approx(1.0)
+
+
+def test_iou_and_r2_on_hand_made_values():
+    truth = torch.tensor([[0, 0, 1, 1], [2, 2, 2, 1]])
+    pred = torch.tensor([[0, 1, 1, 1], [2, 2, 0, 1]])
+    conf = confusion_matrix(pred, truth, 4)
+    iou = iou_per_class(conf)
+    # class 0: tp 1, fp 1, fn 1 → 1/3; class 1: tp 3, fp 1 → 3/4; class 2: tp 2, fn 1 → 2/3; class 3 absent
+    assert iou[:3].tolist() == pytest.approx([1 / 3, 3 / 4, 2 / 3]) and torch.isnan(iou[3])
+    assert mean_iou(conf) == pytest.approx((1 / 3 + 3 / 4 + 2 / 3) / 3)
+    y = torch.tensor([[1.0, 0.0], [2.0, 1.0], [3.0, 5.0]])
+    assert r2_score(y, y) == pytest.approx(1.0)
+    assert r2_score(y.mean(0).expand(3, 2), y) == pytest.approx(0.0)
+
+
+def test_rotation_6d_round_trip_and_error():
+    r = torch.from_numpy(euler2mat(0.4, 0.2, -1.0)).float()
+    assert torch.allclose(rotation_from_6d(rotation_to_6d(r)), r, atol=1e-6)
+    r2 = torch.from_numpy(euler2mat(0.4, 0.2, -1.0) @ euler2mat(0, 0, np.deg2rad(30))).float()
+    assert rotation_error_deg(r, r2).item() == pytest.approx(30.0, abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def rust_run(dome_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("readout") / "run"
+    Trainer(tiny(dome_dir, "steps=4", "eval_every=4", "checkpoint_every=4"), run, progress=False).train()
+    return run
+
+
+@pytest.mark.parametrize("head", ["epe", "segmentation"])
+def test_head_training_leaves_the_base_model_bit_for_bit_unchanged(rust_run, head):
+    checkpoint = list_checkpoints(rust_run / "checkpoints")[-1]
+    before_bytes = checkpoint.read_bytes()
+    before = torch.load(checkpoint, weights_only=True)["model"]
+    result = run_cli("train_heads.py", "--run", str(rust_run), "--head", head, "--steps", "3", "--batch", "2",
+                     "--rays", "64")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((rust_run / "heads" / f"{head}.json").read_text())
+    if head == "epe":
+        assert metrics["pairs"] == 2 * 6 and metrics["position_mse"] > 0 and "position_r2" in metrics
+    else:
+        assert 0 <= metrics["miou"] <= 1 and set(metrics["iou"]) >= {"sky", "ground"}
+        assert (rust_run / "heads" / "segmentation.png").stat().st_size > 1000
+    after = torch.load(checkpoint, weights_only=True)["model"]
+    assert checkpoint.read_bytes() == before_bytes and list_checkpoints(rust_run / "checkpoints")[-1] == checkpoint
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_analyze_latent_writes_basis_figures_and_results(rust_run):
+    result = run_cli("analyze_latent.py", "--run", str(rust_run), "--samples", "6")
+    assert result.returncode == 0, result.stderr
+    basis = json.loads((rust_run / "latent_space.json").read_text())
+    assert len(basis["pca"]["components"]) == 8 and basis["kind"] == "dome"
+    results = json.loads((rust_run / "latent" / "results.json").read_text())
+    assert results["latents"] == 18 and set(results["pearson_r"]) == {"height", "distance", "yaw"}
+    for name in ("scatter.png", "traversal.png"):
+        assert (rust_run / "latent" / name).stat().st_size > 1000
+
+
+def test_readout_cli_errors_are_one_line(rust_run, dome_dir, tmp_path):
+    srt = tmp_path / "srt"
+    Trainer(tiny(dome_dir, "steps=1", "model.variant=srt", "eval_every=1"), srt, progress=False).train()
+    cases = [
+        ("train_heads.py", ["--run", str(tmp_path / "none"), "--head", "epe"], "is not a training run"),
+        ("train_heads.py", ["--run", str(rust_run), "--head", "depth"], "invalid choice: 'depth'"),
+        ("train_heads.py", ["--run", str(srt), "--head", "epe"], "must be a rust model, not srt"),
+        ("train_heads.py", ["--run", str(srt), "--head", "segmentation", "--eval-only"], "has no segmentation head yet"),
+        ("analyze_latent.py", ["--run", str(srt)], "latent poses exist only for rust runs"),
+        ("analyze_latent.py", ["--run", str(tmp_path / "none")], "is not a training run"),
+    ]
+    for script, args, message in cases:
+        result = run_cli(script, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
