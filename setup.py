@@ -40,6 +40,7 @@ setup(
             "evaluate = rust_perception.cli.evaluate:entry",
             "analyze_latent = rust_perception.cli.analyze_latent:entry",
             "train_heads = rust_perception.cli.train_heads:entry",
+            "export = rust_perception.cli.export:entry",
         ],
     },
 )

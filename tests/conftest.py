@@ -35,3 +35,16 @@ def run_cli(script: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, str(ROOT / "trainer" / script), *args], capture_output=True, text=True,
                           env=env, cwd=kwargs.pop("cwd", ROOT), **kwargs)
+
+
+def train_tiny_rust(dataset, run: Path, heads: bool = False) -> Path:
+    """A 4-step tiny RUST run (and, with `heads`, 3-step EPE and segmentation heads)."""
+    from rust_perception.training.heads import train_head
+    from rust_perception.training.trainer import Trainer
+    from test_training import tiny
+
+    Trainer(tiny(dataset, "steps=4", "eval_every=4", "checkpoint_every=4"), run, progress=False).train()
+    if heads:
+        for head in ("epe", "segmentation"):
+            train_head(run, head, steps=3, batch_size=2, rays=64, progress=False)
+    return run

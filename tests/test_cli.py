@@ -86,3 +86,17 @@ def test_generate_preview_and_verify(tmp_path):
     (out / "train-00000.npy").write_bytes(bytes(data))
     bad = run_cli("make_dataset.py", "--verify", str(out))
     assert bad.returncode == 2 and "train-00000.npy is corrupt" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_demo_runs_the_whole_pipeline_end_to_end(tmp_path):
+    """The README's main job, shortened: data → train → evaluate → latent analysis → heads →
+    ONNX export → an ONNX Runtime render that matches torch."""
+
+    result = run_cli("demo.py", "--out", str(tmp_path / "demo"), "--scenes", "6", "--steps", "2", "--head-steps", "2",
+                     "--quiet")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert report["export"]["max_abs_diff_onnxruntime_vs_torch"] <= 1e-4
+    assert (tmp_path / "demo" / "onnxruntime_render.png").stat().st_size > 500
+    assert (tmp_path / "demo" / "model" / "metadata.json").is_file()
+    assert (tmp_path / "demo" / "rust_dome" / "latent_space.json").is_file()

@@ -16,7 +16,7 @@ from rust_perception.model.heads import rotation_error_deg, rotation_from_6d, ro
 from rust_perception.training.checkpoint import list_checkpoints
 from rust_perception.training.trainer import Trainer
 
-from conftest import run_cli
+from conftest import run_cli, train_tiny_rust
 from test_training import tiny
 
 
@@ -86,9 +86,7 @@ def test_rotation_6d_round_trip_and_error():
 
 @pytest.fixture(scope="module")
 def rust_run(dome_dir, tmp_path_factory):
-    run = tmp_path_factory.mktemp("readout") / "run"
-    Trainer(tiny(dome_dir, "steps=4", "eval_every=4", "checkpoint_every=4"), run, progress=False).train()
-    return run
+    return train_tiny_rust(dome_dir, tmp_path_factory.mktemp("readout") / "run")
 
 
 @pytest.mark.parametrize("head", ["epe", "segmentation"])
@@ -136,3 +134,26 @@ def test_readout_cli_errors_are_one_line(rust_run, dome_dir, tmp_path):
         result = run_cli(script, *args)
         assert result.returncode == 2, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+
+
+def test_colmap_pair_position_is_recovered_from_a_similarity_transformed_reconstruction():
+    """An SfM result = ground truth in another frame at another scale; the aligned relative
+    position of the pair must equal the true one, and missing pair views mean failure."""
+    from rust_perception.colmap_baseline import aligned_relative_position
+
+    rng = np.random.default_rng(2)
+    truth = np.stack([np.eye(4)] * 5)
+    for i in range(5):
+        truth[i, :3, :3] = euler2mat(*rng.uniform(-np.pi, np.pi, 3))
+        truth[i, :3, 3] = rng.normal(0, 3, 3)
+    g = np.eye(4)
+    g[:3, :3], g[:3, 3] = euler2mat(0.5, 0.1, -0.7), [4.0, -1.0, 2.0]
+    estimated = {}
+    for i in range(5):  # world rotated/translated and scaled by 0.3 (camera rotations unchanged relative)
+        pose = g @ truth[i]
+        pose[:3, 3] *= 0.3
+        estimated[i] = pose
+    true_rel = (np.linalg.inv(truth[0]) @ truth[1])[:3, 3]
+    assert np.allclose(aligned_relative_position(estimated, truth, (0, 1)), true_rel)
+    del estimated[1]
+    assert aligned_relative_position(estimated, truth, (0, 1)) is None

@@ -1,0 +1,144 @@
+"""Export a trained RUST run to a self-contained model directory:
+
+    encoder.onnx   images (1, N, 3, H, W) → slsr (1, T, dim)
+    pose.onnx      half_image (1, 3, H, W/2), slsr → latent (1, D)
+    render.onnx    slsr, latent, uv (1, R, 2) with R dynamic → rgb (1, R, 3) [+ logits (1, R, C)]
+    epe.onnx       slsr, latent_1, latent_2 → relative pose (1, 3 [+ 6])   (when an EPE head exists)
+    weights.pt     the same weights for TorchEngine (loaded with weights_only=True)
+    metadata.json  sizes, classes, PCA basis and meanings, training-config hash, opset, checksums
+
+Every graph is checked with `onnx.checker`. Graphs come from `graphs.py`, the modules TorchEngine
+runs, through the torch.export-based ONNX exporter (the TorchScript one is deprecated)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import UserError
+from ..io import atomic_write, sha256_file, write_json
+from ..model.heads import HEADS
+from ..model.scene_model import SceneModel
+from .graphs import EncodeGraph, EPEGraph, PoseGraph, RenderGraph
+
+OPSET = 18
+FORMAT = 1
+METADATA = "metadata.json"
+WEIGHTS = "weights.pt"
+PIXELS_MAX = 1 << 20
+
+
+def graph_inputs(meta: dict[str, Any]) -> dict[str, dict[str, list]]:
+    """Input shapes of every graph implied by the metadata (-1 = dynamic)."""
+    n, s, d, t, dim = meta["num_inputs"], meta["image_size"], meta["latent_dim"], meta["tokens"], meta["dim"]
+    shapes = {"encoder": {"images": [1, n, 3, s, s]},
+              "pose": {"half_image": [1, 3, s, s // 2], "slsr": [1, t, dim]},
+              "render": {"slsr": [1, t, dim], "latent": [1, d], "uv": [1, -1, 2]},
+              "epe": {"slsr": [1, t, dim], "latent_1": [1, d], "latent_2": [1, d]}}
+    return {k: v for k, v in shapes.items() if k in meta["graphs"]}
+
+
+def _export(module: torch.nn.Module, args: tuple, names: list[str], outputs: list[str], path: Path,
+            dynamic: dict | None = None) -> None:
+    import onnx
+
+    quiet = io.StringIO()  # the exporter narrates every stage on stdout and warns about torchvision
+    with contextlib.redirect_stdout(quiet), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        program = torch.onnx.export(module.eval(), args, input_names=names, output_names=outputs, dynamo=True,
+                                    opset_version=OPSET, dynamic_shapes=dynamic, verbose=False)
+    onnx.checker.check_model(program.model_proto, full_check=True)
+    with atomic_write(path) as handle:
+        handle.write(program.model_proto.SerializeToString())
+
+
+def export_model(run: Path, out: Path) -> dict[str, Any]:
+    """Write the model directory `out` for training run `run`; returns the metadata."""
+    from ..data.store import read_manifest
+    from ..training.heads import head_file, load_head
+    from ..training.latent_analysis import LATENT_FILE
+    from ..training.trainer import CONFIG_FILE, load_model
+
+    cfg, model, step = load_model(run)
+    if cfg.model.variant != "rust":
+        raise UserError(f"{run} is a {cfg.model.variant} run: only rust models are exported for the node")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        manifest = read_manifest(cfg.dataset)
+    except Exception:
+        manifest = {"kind": "unknown", "classes": []}
+    heads, head_states = {}, {}
+    for name in HEADS:
+        if head_file(run, name).is_file():
+            head_cfg, head, state = load_head(run, name, cfg.model)
+            heads[name] = (head_cfg, head, state)
+            head_states[name] = {"config": asdict(head_cfg), "head": head.state_dict(),
+                                 "position_std": float(state.get("position_std", 1.0))}
+    latent_path = Path(run) / LATENT_FILE
+    latent = json.loads(latent_path.read_text()) if latent_path.is_file() else None
+    m = cfg.model
+    meta: dict[str, Any] = {
+        "format": FORMAT, "variant": m.variant, "image_size": m.image_size, "num_inputs": m.num_inputs,
+        "latent_dim": m.latent_dim, "dim": m.dim, "tokens": m.num_inputs * m.patches**2,
+        "data_kind": manifest.get("kind"), "classes": manifest.get("classes", []) if "segmentation" in heads else [],
+        "segmentation": "segmentation" in heads, "epe": "epe" in heads,
+        "epe_rotation": bool("epe" in heads and heads["epe"][0].rotation),
+        "latent_space": {"pca": latent["pca"], "meanings": latent["meanings"]} if latent else None,
+        "training_config_sha256": sha256_file(Path(run) / CONFIG_FILE), "training_step": step,
+        "opset": OPSET, "torch": torch.__version__, "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "graphs": {},
+    }
+    s, n, d = m.image_size, m.num_inputs, m.latent_dim
+    slsr = torch.zeros(1, meta["tokens"], m.dim)
+    latent_in = torch.zeros(1, d)
+    pixels = torch.export.Dim("pixels", min=1, max=PIXELS_MAX)
+    seg = heads["segmentation"][1] if "segmentation" in heads else None
+    jobs = [("encoder", EncodeGraph(model), (torch.rand(1, n, 3, s, s),), ["images"], ["slsr"], None),
+            ("pose", PoseGraph(model), (torch.rand(1, 3, s, s // 2), slsr), ["half_image", "slsr"], ["latent"], None),
+            ("render", RenderGraph(model, seg), (slsr, latent_in, torch.rand(1, 64, 2) * s), ["slsr", "latent", "uv"],
+             ["rgb", "logits"] if seg is not None else ["rgb"], {"slsr": None, "latent": None, "uv": {1: pixels}})]
+    if "epe" in heads:
+        # distinct example tensors: the exporter merges inputs that alias one tensor into one
+        jobs.append(("epe", EPEGraph(heads["epe"][1], heads["epe"][2]["position_std"]),
+                     (slsr, latent_in, latent_in.clone()), ["slsr", "latent_1", "latent_2"], ["relative_pose"], None))
+    for name, module, args, inputs, outputs, dynamic in jobs:
+        path = out / f"{name}.onnx"
+        _export(module, args, inputs, outputs, path, dynamic)
+        meta["graphs"][name] = {"file": path.name, "inputs": inputs, "outputs": outputs, "sha256": sha256_file(path)}
+    with atomic_write(out / WEIGHTS) as handle:
+        torch.save({"format": FORMAT, "model_config": asdict(m), "model": model.state_dict(), "heads": head_states}, handle)
+    meta["weights_sha256"] = sha256_file(out / WEIGHTS)
+    write_json(out / METADATA, meta)
+    return meta
+
+
+def build_torch_graphs(weights: dict[str, Any]) -> dict[str, torch.nn.Module]:
+    """The graph modules of a model directory's weights (TorchEngine's side of the export)."""
+    from ..config import from_dict
+    from ..model.config import ModelConfig
+    from ..model.heads import HeadConfig, build_head
+
+    model_cfg = from_dict(ModelConfig, weights["model_config"])
+    model = SceneModel(model_cfg)
+    model.load_state_dict(weights["model"])
+    heads = {}
+    for name, state in weights.get("heads", {}).items():
+        head = build_head(model_cfg, from_dict(HeadConfig, state["config"]))
+        head.load_state_dict(state["head"])
+        heads[name] = (head, state)
+    graphs = {"encoder": EncodeGraph(model), "pose": PoseGraph(model),
+              "render": RenderGraph(model, heads["segmentation"][0] if "segmentation" in heads else None)}
+    if "epe" in heads:
+        graphs["epe"] = EPEGraph(heads["epe"][0], heads["epe"][1]["position_std"])
+    return {k: g.eval() for k, g in graphs.items()}

@@ -1,0 +1,63 @@
+"""The inference graphs: thin modules over one SceneModel (and its heads) with plain tensor
+inputs, exported to ONNX by `export.py` and run as-is by `TorchEngine`, so every backend computes
+exactly the same function. One scene per call (batch dimension 1 in practice, kept dynamic)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..model.scene_model import SceneModel
+
+
+class EncodeGraph(nn.Module):
+    """images (B, N, 3, H, W) in [0, 1] → SLSR (B, T, dim)."""
+
+    def __init__(self, model: SceneModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.encode(images)
+
+
+class PoseGraph(nn.Module):
+    """half_image (B, 3, H, W/2) in [0, 1], SLSR (B, T, dim) → latent pose (B, D)."""
+
+    def __init__(self, model: SceneModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, half_image: torch.Tensor, slsr: torch.Tensor) -> torch.Tensor:
+        first = self.model.first_view_tokens(slsr)
+        return self.model.pose_estimator(half_image[:, None], first)[:, 0]
+
+
+class RenderGraph(nn.Module):
+    """SLSR (B, T, dim), latent (B, D), uv (B, R, 2) pixel coordinates → RGB (B, R, 3) in [0, 1]
+    and, with a segmentation head, class logits (B, R, C)."""
+
+    def __init__(self, model: SceneModel, segmentation: nn.Module | None = None):
+        super().__init__()
+        self.model, self.segmentation = model, segmentation
+
+    def forward(self, slsr: torch.Tensor, latent: torch.Tensor, uv: torch.Tensor):
+        query = self.model.query_input(uv[:, None], latent[:, None])
+        rgb = self.model.render(slsr, query)[:, 0].clamp(0, 1)
+        if self.segmentation is None:
+            return rgb
+        return rgb, self.segmentation(query, slsr)[:, 0]
+
+
+class EPEGraph(nn.Module):
+    """SLSR (B, T, dim), latents (B, D) of views 1 and 2 → view 2's position in view 1's optical
+    frame in metres (B, 3), followed by its rotation in 6-D form (B, 6) when trained for it."""
+
+    def __init__(self, head: nn.Module, position_std: float):
+        super().__init__()
+        self.head = head
+        self.register_buffer("scale", torch.tensor(float(position_std)))
+
+    def forward(self, slsr: torch.Tensor, latent_1: torch.Tensor, latent_2: torch.Tensor) -> torch.Tensor:
+        out = self.head(slsr, latent_1[:, None], latent_2[:, None])[:, 0]
+        return torch.cat([out[:, :3] * self.scale, out[:, 3:]], dim=-1)

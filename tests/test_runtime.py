@@ -1,0 +1,144 @@
+"""Export and engines: torch vs ONNX Runtime parity for every graph, chunked rendering, metadata
+round trip and mismatch detection, and one-line errors for bad files and bad inputs."""
+
+import importlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from rust_perception.errors import UserError
+from rust_perception.runtime.engine import (EngineInputError, OnnxRuntimeEngine, TorchEngine, available_backends,
+                                            create_engine, load_metadata)
+from rust_perception.runtime.export import METADATA, export_model
+
+from conftest import run_cli, train_tiny_rust
+
+
+@pytest.fixture(scope="module")
+def model_dir(dome_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runtime")
+    run = train_tiny_rust(dome_dir, root / "run", heads=True)
+    result = run_cli("analyze_latent.py", "--run", str(run), "--samples", "4")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("export.py", "--run", str(run), "--out", str(root / "model"))
+    assert result.returncode == 0, result.stderr
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def engines(model_dir):
+    return TorchEngine(model_dir), OnnxRuntimeEngine(model_dir)
+
+
+def views(n=5, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_every_graph_agrees_between_torch_and_onnxruntime(engines):
+    torch_engine, ort_engine = engines
+    inputs = views()
+    slsr = torch_engine.encode(inputs)
+    assert np.abs(slsr - ort_engine.encode(inputs)).max() <= 1e-4
+    latent = torch_engine.estimate_pose(slsr, inputs[1])
+    assert np.abs(latent - ort_engine.estimate_pose(slsr, inputs[1])).max() <= 1e-4
+    assert np.abs(latent - torch_engine.estimate_pose(slsr, inputs[1], half="right")).max() > 0  # halves differ
+    for chunk in (1, 33, 512, 4096):
+        assert np.abs(torch_engine.render(slsr, latent, chunk=chunk) - ort_engine.render(slsr, latent, chunk=chunk)).max() <= 1e-4
+    logits_t = torch_engine._render(slsr, latent, torch_engine.pixel_grid(64), 4096)[1]
+    logits_o = ort_engine._render(slsr, latent, ort_engine.pixel_grid(64), 700)[1]
+    assert np.abs(logits_t - logits_o).max() <= 1e-4
+    other = torch_engine.estimate_pose(slsr, inputs[3])
+    a, b = torch_engine.relative_pose(slsr, latent, other), ort_engine.relative_pose(slsr, latent, other)
+    assert np.abs(a["position"] - b["position"]).max() <= 1e-4 and a["rotation"] is None  # dome: position only
+
+
+def test_chunked_render_equals_one_pass_and_sizes(engines):
+    _, engine = engines
+    inputs = views(seed=1)
+    slsr = engine.encode(inputs)
+    latent = engine.estimate_pose(slsr, inputs[0])
+    one = engine.render(slsr, latent, chunk=10**6)
+    assert one.shape == (32 * 32, 3) and np.abs(one - engine.render(slsr, latent, chunk=17)).max() <= 1e-6
+    assert engine.render_image(slsr, latent).shape == (32, 32, 3)
+    assert engine.render_image(slsr, latent, size=64).dtype == np.uint8
+    seg = engine.segment(slsr, latent, size=48)
+    assert seg.shape == (48, 48) and seg.max() < len(engine.meta["classes"])
+
+
+def test_metadata_round_trip_and_auto_backend(model_dir):
+    meta = load_metadata(model_dir)
+    assert meta == json.loads((model_dir / METADATA).read_text())
+    assert meta["image_size"] == 32 and meta["num_inputs"] == 5 and meta["latent_dim"] == 8
+    assert [c["name"] for c in meta["classes"]][:2] == ["sky", "ground"] and meta["segmentation"] and meta["epe"]
+    assert len(meta["latent_space"]["pca"]["components"]) == 8 and len(meta["training_config_sha256"]) == 64
+    assert set(meta["graphs"]) == {"encoder", "pose", "render", "epe"} and meta["opset"] == 18
+    assert available_backends()[-1] == "torch"
+    assert create_engine(model_dir, "auto").name == available_backends()[0]
+
+
+def test_bad_model_files_and_metadata_mismatch_are_named(model_dir, tmp_path):
+    broken = tmp_path / "m"
+    shutil.copytree(model_dir, broken)
+    (broken / "render.onnx").write_bytes(b"not onnx")
+    with pytest.raises(UserError, match=r"render.onnx is corrupt"):
+        OnnxRuntimeEngine(broken)
+    (broken / "render.onnx").unlink()
+    with pytest.raises(UserError, match=r"render.onnx is missing"):
+        OnnxRuntimeEngine(broken)
+    with pytest.raises(UserError, match=r"metadata.json is missing"):
+        TorchEngine(tmp_path)
+    mismatch = tmp_path / "mismatch"
+    shutil.copytree(model_dir, mismatch)
+    meta = json.loads((mismatch / METADATA).read_text())
+    meta["image_size"] = 64  # graphs were exported for 32×32
+    (mismatch / METADATA).write_text(json.dumps(meta))
+    with pytest.raises(UserError, match=r"encoder.onnx: input 'images' has shape \[1, 5, 3, 32, 32\], but "):
+        OnnxRuntimeEngine(mismatch)
+    (mismatch / "weights.pt").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="weights.pt is corrupt"):
+        TorchEngine(mismatch)
+    with pytest.raises(UserError, match="backend='cuda' is not allowed"):
+        create_engine(model_dir, "cuda")
+
+
+def test_wrong_inputs_name_the_expected_shape(engines):
+    _, engine = engines
+    with pytest.raises(EngineInputError, match=r"got 4 views; the model takes exactly 5"):
+        engine.encode(views(4))
+    with pytest.raises(EngineInputError, match=r"view 2 has shape \(64, 64, 3\).*expected \(32, 32, 3\) uint8"):
+        engine.encode(views(2) + views(1, size=64) + views(2))
+    slsr = engine.encode(views())
+    with pytest.raises(EngineInputError, match=r"latent has shape \(3,\); expected \(8,\)"):
+        engine.render(slsr, np.zeros(3))
+    with pytest.raises(EngineInputError, match=r"slsr has shape \(10, 64\); expected \(80, 64\)"):
+        engine.estimate_pose(np.zeros((10, 64)), views(1)[0])
+    with pytest.raises(EngineInputError, match=r"uv has shape \(5,\)"):
+        engine.render(slsr, np.zeros(8), uv=np.zeros(5))
+
+
+def test_posed_runs_are_not_exported(dome_dir, tmp_path):
+    from rust_perception.training.trainer import Trainer
+    from test_training import tiny
+
+    Trainer(tiny(dome_dir, "steps=1", "eval_every=1", "model.variant=upsrt"), tmp_path / "run", progress=False).train()
+    with pytest.raises(UserError, match="only rust models are exported"):
+        export_model(tmp_path / "run", tmp_path / "out")
+
+
+def test_tensorrt_module_imports_without_tensorrt_and_builds_where_present(model_dir):
+    module = importlib.import_module("rust_perception.runtime.tensorrt_engine")  # never needs TensorRT to import
+    assert module.RENDER_PIXELS[0] == 1
+    if importlib.util.find_spec("tensorrt") is None:
+        pytest.skip("TensorRT is not installed here (no NVIDIA GPU on this machine); the GPU path is untested here")
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("TensorRT is installed but no CUDA device is visible")
+    engine = module.TensorRTEngine(model_dir)
+    reference = OnnxRuntimeEngine(model_dir)
+    slsr = reference.encode(views())
+    latent = reference.estimate_pose(slsr, views()[0])
+    assert np.abs(engine.render(slsr, latent) - reference.render(slsr, latent)).max() < 2e-2  # fp16
