@@ -42,8 +42,9 @@ def train_speed(d: dict) -> str:
 def table1(d: dict) -> str:
     b = d["budget"]
     out = [f"Budget per model: {b['steps']} steps × batch {b['batch_size']} × 3 targets × {b['rays_per_target']} "
-           f"pixels, lr {b.get('lr', 2e-4)}, `{b['model']}` widths, fp32; evaluated on {b['eval_scenes']} held-out scenes × 3 targets "
-           "(PSNR/SSIM on right halves)."]
+           f"pixels, lr {b.get('lr', 2e-4)}, `{b['model']}` widths at {b.get('size', 64)}×{b.get('size', 64)}, fp32; "
+           f"data {', '.join(f'`{v}`' for v in b.get('data', {}).values()) or 'default'}; evaluated on {b['eval_scenes']} "
+           "held-out scenes × 3 targets (PSNR/SSIM on right halves)."]
     for kind, paper in (("dome", "msn"), ("street", "street_view")):
         if not d.get(kind):
             continue
@@ -57,11 +58,58 @@ def table1(d: dict) -> str:
     return "\n".join(out)
 
 
+def table2(d: dict) -> str:
+    rows = [f"{d['scenes']} held-out scenes, fixed pair (views 0, 1); COLMAP sees {d['colmap_size']}×{d['colmap_size']} "
+            "renders with true intrinsics; errors of view 1's position in view 0's frame (m).", "",
+            "| method | views | success | MSE (m²) | R² | median error (m) | RUST on the same scenes: MSE / R² |",
+            "|---|---|---|---|---|---|---|"]
+    for name, r in d["table"].items():
+        views = "7 (5 inputs + 2 targets)" if name.startswith("RUST") else name.split()[1]
+        same = r.get("rust_on_same_scenes") or {}
+        same_text = f"{same['mse']} / {same['r2']}" if "mse" in same else "–"
+        rows.append(f"| {name.split(' ')[0]} | {views} | {r['success']}/{r['attempted']} ({100 * r['success_rate']:.0f} %) | "
+                    f"{r.get('mse', '–')} | {r.get('r2', '–')} | {r.get('median_error_m', '–')} | {same_text} |")
+    return "\n".join(rows)
+
+
+def readout(d: dict) -> str:
+    lat, epe, seg = d["latent"], d["epe"], d["segmentation"]
+    rows = [f"Latent poses: {lat['latents']} targets of {lat['samples']} held-out (scene, view-set) samples; explained "
+            f"variance of PC1–3: {', '.join(f'{v:.2f}' for v in lat['explained_variance'][:3])}.", "",
+            "| attribute | " + " | ".join(f"r with PC{k + 1}" for k in range(4)) + " |", "|---" * 5 + "|"]
+    rows += [f"| {name} | " + " | ".join(f"{r:+.2f}" for r in rs[:4]) + " |" for name, rs in lat["pearson_r"].items()]
+    rows += ["", f"Component meanings (|r| ≥ 0.5): {lat['meanings'] or 'none'}.", "",
+             f"EPE head ({epe['steps']} steps, {epe['pairs']} held-out target pairs): relative-position MSE "
+             f"{epe['position_mse']} m², R² {epe['position_r2']}, median error {epe['position_error_m']} m"
+             + (f", rotation error mean {epe['rotation_error_deg_mean']}° / median {epe['rotation_error_deg_median']}°"
+                if "rotation_error_deg_mean" in epe else "") + ".", "",
+             f"Segmentation head ({seg['steps']} steps): mIoU {seg['miou']}, pixel accuracy {seg['pixel_accuracy']} — "
+             + ", ".join(f"{k} {v if v is not None else '–'}" for k, v in seg["iou"].items()) + "."]
+    return "\n".join(rows)
+
+
+def inference(d: dict) -> str:
+    stages = list(d["results"][0]["ms"])
+    rows = [f"{d['threads']} threads, `{d['model']}` ({d['image_size']}×{d['image_size']}); milliseconds (median):", "",
+            "| backend | " + " | ".join(stages) + " | ≥ 10 Hz | render-128 GFLOP/s (of peak) |", "|---" * (len(stages) + 3) + "|"]
+    for r in d["results"]:
+        rows.append(f"| {r['backend']} | " + " | ".join(str(r['ms'].get(k, '–')) for k in stages)
+                    + f" | {'yes' if r['meets_10hz'] else 'no'} | {r['render_128_gflops_per_s']} ({100 * r['fraction_of_peak']:.0f} %) |")
+    rows += ["", f"Render FLOPs: {d['render_gflops']['64']} GFLOP at 64×64, {d['render_gflops']['128']} GFLOP at 128×128; "
+             f"measured fp32 matmul peak here: {d['peak_fp32_matmul_gflops']} GFLOP/s."]
+    if "quantisation" in d:
+        q = d["quantisation"]
+        rows.append(f"int8 renderer PSNR cost: {q['psnr_fp32']} → {q['psnr_int8_renderer']} dB ({q['psnr_cost_db']:+.3f} dB "
+                    f"on {q['scenes']} held-out views; within 0.3 dB: {'yes' if q['within_0.3_db'] else 'no'}).")
+    return "\n".join(rows)
+
+
 def main() -> int:
-    names = sys.argv[1:] or ["synthetic", "train_speed", "table1"]
+    names = sys.argv[1:] or ["synthetic", "train_speed", "table1", "table2", "inference"]
     for name in names:
         data = load(name)
-        print(f"<!-- {name} -->\n{globals()[name](data) if data else '(not measured yet)'}\n")
+        kind = name.split("_")[0] if name.startswith(("readout_", "table2_")) else name
+        print(f"<!-- {name} -->\n{globals()[kind](data) if data else '(not measured yet)'}\n")
     return 0
 
 

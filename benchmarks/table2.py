@@ -60,7 +60,7 @@ def main() -> int:
     parser.add_argument("--scenes", type=int, default=50)
     parser.add_argument("--colmap-size", type=int, default=128)
     parser.add_argument("--views", type=int, nargs="+", default=[7, 10, 20, 40])
-    parser.add_argument("--name", default="table2.json", help="results file in benchmarks/results")
+    parser.add_argument("--name", default="table2", help="results file name in benchmarks/results (.json added)")
     args = parser.parse_args()
     train_cfg, model, step = load_model(args.run)
     _, head, state = load_head(args.run, "epe", train_cfg.model)
@@ -69,7 +69,8 @@ def main() -> int:
     rust_cfg = from_dict(SyntheticConfig, {**gen.__dict__, "views": views})
     colmap_cfg = from_dict(SyntheticConfig, {**gen.__dict__, "views": views, "size": args.colmap_size})
     scenes = min(args.scenes, rust_cfg.split_sizes()["test"])
-    results = Results(args.name, run=str(args.run), model_step=step, head_steps=state["steps"], scenes=scenes,
+    results = Results(f"{args.name.removesuffix('.json')}.json", run=str(args.run), model_step=step,
+                      head_steps=state["steps"], scenes=scenes,
                       data=gen.__dict__, colmap_size=args.colmap_size, pair=PAIR, paper=PAPER,
                       protocol="relative position of view 1 in view 0's optical frame (metres)")
     rust_pred, truths, colmap = [], [], {k: ([], [], []) for k in args.views}

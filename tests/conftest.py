@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+# Network rule: DDS never leaves this machine, and each test session has its own domain. Set
+# before anything can import rclpy.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))  # valid ids: 0–101
+
 from rust_perception.data.generate import generate_dataset
 from rust_perception.data.synthetic import SyntheticConfig
 
@@ -48,3 +53,16 @@ def train_tiny_rust(dataset, run: Path, heads: bool = False) -> Path:
         for head in ("epe", "segmentation"):
             train_head(run, head, steps=3, batch_size=2, rays=64, progress=False)
     return run
+
+
+@pytest.fixture(scope="session")
+def model_dir(dome_dir, tmp_path_factory):
+    """An exported tiny RUST model with EPE and segmentation heads and a latent basis, made
+    through the command-line tools as a user would."""
+    root = tmp_path_factory.mktemp("model")
+    run = train_tiny_rust(dome_dir, root / "run", heads=True)
+    result = run_cli("analyze_latent.py", "--run", str(run), "--samples", "4")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("export.py", "--run", str(run), "--out", str(root / "model"))
+    assert result.returncode == 0, result.stderr
+    return root / "model"

@@ -13,18 +13,6 @@ from rust_perception.runtime.engine import (EngineInputError, OnnxRuntimeEngine,
                                             create_engine, load_metadata)
 from rust_perception.runtime.export import METADATA, export_model
 
-from conftest import run_cli, train_tiny_rust
-
-
-@pytest.fixture(scope="module")
-def model_dir(dome_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("runtime")
-    run = train_tiny_rust(dome_dir, root / "run", heads=True)
-    result = run_cli("analyze_latent.py", "--run", str(run), "--samples", "4")
-    assert result.returncode == 0, result.stderr
-    result = run_cli("export.py", "--run", str(run), "--out", str(root / "model"))
-    assert result.returncode == 0, result.stderr
-    return root / "model"
 
 
 @pytest.fixture(scope="module")

@@ -207,6 +207,9 @@ class OnnxRuntimeEngine(Engine):
                                             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[optimization]
         if threads:
             options.intra_op_num_threads = threads
+        # no busy-waiting between ops: a robot's CPU is shared with other nodes, and spinning
+        # threads collapse throughput as soon as cores are oversubscribed
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.sessions = {}
         for name, g in self.meta["graphs"].items():
             path = self.model_dir / g["file"]

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""rust_node under load, with real rclpy on loopback → benchmarks/results/node.json.
+
+6 cameras publish a street-rig sequence at 10 Hz; the node (`cpu` model, 64×64, ONNX Runtime)
+renders the reference camera's novel view. Measured: end-to-end latency (image stamp → novel
+view received) p50/p99, novel-view and pose output rates, the node process's CPU %, frames
+dropped (from its diagnostics). Target: ≥ 10 Hz novel views at 64×64.
+
+Network rule: this script re-executes itself inside `unshare -n` (root) with loopback only,
+ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and its own ROS_DOMAIN_ID, set before rclpy loads.
+Usage: python benchmarks/bench_node.py [--seconds 30] [--render-rate 10] [--model-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def isolate() -> None:
+    """Re-run this script in a private network namespace with DDS confined to localhost."""
+    if os.environ.get("RUST_BENCH_ISOLATED"):
+        return
+    env = dict(os.environ, RUST_BENCH_ISOLATED="1", ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               ROS_DOMAIN_ID=str(1 + os.getpid() % 100), PYTHONPATH=str(ROOT))
+    command = [sys.executable, *sys.argv]
+    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
+        command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
+    sys.exit(subprocess.call(command, env=env))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), all threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def model(work: Path) -> Path:
+    """A cpu-config RUST model with heads, exported (latency does not depend on training)."""
+    from rust_perception.data.generate import generate_dataset
+    from rust_perception.data.synthetic import SyntheticConfig
+    from rust_perception.runtime.export import export_model
+    from rust_perception.training.config import load_train_config
+    from rust_perception.training.heads import train_head
+    from rust_perception.training.trainer import Trainer
+
+    out = work / "model_cpu"
+    if (out / "metadata.json").is_file():
+        return out
+    data = work / "data"
+    generate_dataset(SyntheticConfig(kind="street", scenes=20, views=18, size=64), data, progress=False)
+    cfg = load_train_config(ROOT / "config" / "train_street.yaml", [f"dataset={data}", "steps=1", "batch_size=1",
+                                                                      "eval_every=1", "eval_scenes=1", "workers=0"])
+    Trainer(cfg, work / "run", progress=False).train()
+    for head in ("epe", "segmentation"):
+        train_head(work / "run", head, steps=1, batch_size=1, rays=16, progress=False)
+    export_model(work / "run", out)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--render-rate", type=float, default=10.0)
+    parser.add_argument("--pose-rate", type=float, default=2.0)
+    parser.add_argument("--model-dir", type=Path)
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench_node")
+    args = parser.parse_args()
+    isolate()
+    import numpy as np
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+    from rclpy.node import Node
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Float32MultiArray
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import Results
+
+    from rust_perception.data.synthetic import SyntheticConfig, generate_scene
+    from rust_perception.image_codec import fill_image_msg
+
+    model_dir = args.model_dir or model(args.work)
+    cams = [f"rig/cam{i}/image_raw" for i in range(6)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ros2_rust_node.node", "--ros-args", "--params-file", str(ROOT / "config" / "node.yaml"),
+         "-p", f"model_dir:={model_dir}", "-p", "backend:=onnxruntime", "-p", f"render_rate:={args.render_rate}",
+         "-p", f"pose_rate:={args.pose_rate}", "-p", "publish_segmentation:=false", "-p", "worker_period:=0.005"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    rclpy.init()
+    node = Node("bench_node")
+    arrivals, latents, diagnostics = [], [], []
+    node.create_subscription(Image, "/rust_node/novel_view/image",
+                             lambda m: arrivals.append((time.time(), m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)), 10)
+    node.create_subscription(Float32MultiArray, "/rust_node/latent_pose/rig_cam1", lambda m: latents.append(time.time()), 10)
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: diagnostics.append(m), 10)
+    pubs = [node.create_publisher(Image, "/" + c, qos_profile_sensor_data) for c in cams]
+    client = node.create_client(ChangeState, "/rust_node/change_state")
+    if not client.wait_for_service(timeout_sec=120):
+        raise SystemExit("rust_node did not come up")
+    for tid in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+        future = client.call_async(ChangeState.Request(transition=Transition(id=tid)))
+        rclpy.spin_until_future_complete(node, future, timeout_sec=120)
+        if not (future.result() and future.result().success):
+            raise SystemExit(f"transition {tid} failed")
+    cfg = SyntheticConfig(kind="street", scenes=2, views=18, size=64, seed=3, test_fraction=0.0)
+    scenes = [generate_scene(cfg, "train", i)["rgb"] for i in range(2)]
+    captures = [s[p * 6 : p * 6 + 6] for s in scenes for p in range(3)]
+    start = time.time()
+    cpu_start = None
+    k = 0
+    warmup = 3.0
+    while time.time() - start < args.seconds + warmup:
+        capture = captures[(k // 10) % len(captures)]
+        stamp = node.get_clock().now().to_msg()
+        for i, pub in enumerate(pubs):
+            msg = fill_image_msg(Image(), capture[i], "rgb8")
+            msg.header.stamp, msg.header.frame_id = stamp, f"cam{i}_optical_frame"
+            pub.publish(msg)
+        k += 1
+        if cpu_start is None and time.time() - start >= warmup:
+            cpu_start = (time.time(), cpu_seconds(proc.pid))  # the CPU window starts after warm-up
+        deadline = start + k * 0.1
+        while time.time() < deadline:
+            rclpy.spin_once(node, timeout_sec=max(0.0, deadline - time.time()))
+    cpu_percent = 100 * (cpu_seconds(proc.pid) - cpu_start[1]) / (time.time() - cpu_start[0])
+    t0 = start + warmup
+    steady = [(a, s) for a, s in arrivals if a >= t0]
+    latency = np.array([(a - s) * 1000 for a, s in steady])
+    drops = {}
+    for status in (diagnostics[-1].status if diagnostics else []):
+        for kv in status.values:
+            if kv.key.startswith("frames/"):
+                drops[kv.key[7:]] = kv.value
+    results = Results("node.json", seconds=args.seconds, cameras=6, camera_rate_hz=10, model="config/model_cpu.yaml",
+                      image_size=64, backend="onnxruntime", render_rate_requested=args.render_rate)
+    results.set(novel_view_hz=round(len(steady) / args.seconds, 2),
+                latent_pose_hz=round(len([t for t in latents if t >= t0]) / args.seconds, 2),
+                latency_ms_p50=round(float(np.percentile(latency, 50)), 1) if len(latency) else None,
+                latency_ms_p99=round(float(np.percentile(latency, 99)), 1) if len(latency) else None,
+                node_cpu_percent=round(cpu_percent, 1), frames=drops,
+                meets_10hz=len(steady) / args.seconds >= 10.0)
+    print(results.data)
+    node.destroy_node()
+    rclpy.shutdown()
+    proc.terminate()
+    proc.communicate(timeout=20)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""What a trained RUST run learned (paper §4.2–4.3) → benchmarks/results/readout_<name>.json and
+PNGs: latent-pose PCA and correlations (+ scatter, traversals), the EPE head (relative position,
+and rotation on rig data), the segmentation head (mIoU, overlay figure). Steps whose outputs
+already exist in the run are reused, so a cut-short run resumes.
+
+Usage: python benchmarks/readout.py --run runs/table1/model_tiny_32px/dome_rust --name dome [--head-steps 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, Results  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def step(args: list[str], output: Path) -> None:
+    if not output.is_file():
+        subprocess.run([sys.executable, str(ROOT / "trainer" / args[0]), *args[1:]], check=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, required=True)
+    parser.add_argument("--name", required=True, help="suffix of the result files")
+    parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--head-steps", type=int, default=600)
+    args = parser.parse_args()
+    run = args.run
+    step(["analyze_latent.py", "--run", str(run), "--samples", str(args.samples)], run / "latent" / "results.json")
+    for head in ("epe", "segmentation"):
+        step(["train_heads.py", "--run", str(run), "--head", head, "--steps", str(args.head_steps)],
+             run / "heads" / f"{head}.json")
+    latent = json.loads((run / "latent" / "results.json").read_text())
+    heads = {h: json.loads((run / "heads" / f"{h}.json").read_text()) for h in ("epe", "segmentation")}
+    figures = {"scatter": run / "latent" / "scatter.png", "traversal": run / "latent" / "traversal.png",
+               "segmentation": run / "heads" / "segmentation.png"}
+    copied = {}
+    for key, path in figures.items():
+        target = RESULTS / f"readout_{args.name}_{key}.png"
+        shutil.copyfile(path, target)
+        copied[key] = target.name
+    Results(f"readout_{args.name}.json", run=str(run), latent={k: v for k, v in latent.items() if k != "figures"},
+            epe=heads["epe"], segmentation={k: v for k, v in heads["segmentation"].items() if k != "figure"},
+            figures=copied).save()
+    print(f"wrote {RESULTS / f'readout_{args.name}.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

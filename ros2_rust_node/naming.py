@@ -1,0 +1,18 @@
+"""Names the node derives from topics (ROS-free, shared by the node and the offline runner)."""
+
+from __future__ import annotations
+
+SUFFIXES = ("compressed", "image_raw", "image_rect", "image_color", "image")
+
+
+def camera_name(topic: str) -> str:
+    """`/rig/cam0/image_raw` → `rig_cam0`: the topic without image suffixes, slashes → underscores."""
+    parts = [p for p in topic.strip("/").split("/") if p]
+    while len(parts) > 1 and parts[-1] in SUFFIXES:
+        parts.pop()
+    return "_".join(parts).lstrip("~_") or "camera"
+
+
+def stamp_to_seconds(stamp) -> float:
+    """builtin_interfaces/Time (any class with sec, nanosec) → float seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9

@@ -1,0 +1,288 @@
+"""`rust_node`: the ROS 2 lifecycle node. rclpy glue only — parameters, QoS, subscriptions,
+publishers and message conversion; everything it decides is `rust_perception.scene_memory.Pipeline`.
+
+    ros2 run rust_perception rust_node --ros-args --params-file config/node.yaml
+
+Lifecycle: parameters are declared in `__init__`; configure loads the engine and creates
+publishers and subscriptions (a missing or broken model fails configure with the reason);
+activate starts the inference worker; deactivate stops it; cleanup releases the engine.
+Image callbacks only decode into bounded per-camera buffers; a timer in its own callback group
+runs inference, so a MultiThreadedExecutor keeps subscriptions flowing while it works.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy._rclpy_pybind11 import RCLError
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
+from rclpy.qos import QoSProfile, qos_profile_sensor_data, qos_profile_system_default
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Float32MultiArray
+
+from rust_perception.errors import UserError
+from rust_perception.image_codec import ImageEncodingError, compressed_to_rgb8, fill_image_msg, image_msg_to_rgb8, resize_rgb
+from rust_perception.scene_memory import Pipeline, PipelineConfig
+
+from .naming import camera_name, stamp_to_seconds
+
+QOS = {"sensor_data": qos_profile_sensor_data, "default": qos_profile_system_default,
+       "reliable": QoSProfile(depth=10)}
+
+# name → (default, description); the types come from the defaults
+PARAMETERS = {
+    "camera_topics": (["cam0/image_raw"], "image topics of the rig (sensor_msgs/Image or, ending in /compressed, "
+                                          "CompressedImage), relative to the node's namespace"),
+    "reference_camera": ("", "topic of the reference camera: the first input view, and the frame relative poses "
+                             "are given in (default: the first camera topic)"),
+    "model_dir": ("", "model directory written by trainer/export.py"),
+    "backend": ("auto", "auto | tensorrt | onnxruntime | torch"),
+    "threads": (0, "CPU threads of the engine (0: its default)"),
+    "slsr_period": (0.5, "seconds between re-encodes of the scene representation"),
+    "render_rate": (2.0, "novel views per second"),
+    "render_size": (0, "novel-view size in pixels (0: the model's image size)"),
+    "pose_rate": (2.0, "latent poses, relative poses and segmentation per second"),
+    "novel_view_motion": ("none", "none | up | closer | rotate | forward | traversal: where the novel view looks "
+                                  "from, relative to the reference camera, in the latent pose space"),
+    "novel_view_amount": (1.0, "standard deviations moved along the latent component of novel_view_motion"),
+    "sync_tolerance": (0.05, "seconds: frames of other cameras this close to the reference frame count as synchronous"),
+    "stale_after": (1.0, "seconds without frames after which a camera counts as silent"),
+    "buffer_size": (4, "frames kept per camera (oldest dropped)"),
+    "publish_segmentation": (True, "publish segmentation (needs a model with a segmentation head)"),
+    "publish_relative_pose": (True, "publish relative poses (needs a model with an EPE head)"),
+    "publish_latent_pose": (True, "publish each camera's latent pose"),
+    "novel_view_frame_id": ("rust_novel_view_optical_frame", "frame id of the novel view"),
+    "input_qos": ("sensor_data", "QoS of image subscriptions: sensor_data | default | reliable"),
+    "output_qos": ("default", "QoS of publishers: default | reliable | sensor_data"),
+    "worker_period": (0.02, "seconds between inference worker ticks"),
+    "diagnostics_period": (1.0, "seconds between /diagnostics messages"),
+}
+
+
+class RustNode(LifecycleNode):
+    def __init__(self, name: str = "rust_node", **kwargs):
+        super().__init__(name, **kwargs)
+        for key, (default, description) in PARAMETERS.items():
+            self.declare_parameter(key, default, ParameterDescriptor(description=description))
+        self.engine = self.pipeline = None
+        self.subs, self.pubs, self.worker_timers = [], {}, []
+        self.lock = threading.Lock()
+        self.bad_frames: dict[str, int] = {}
+        self.camera_info: dict[str, CameraInfo] = {}
+        self.published: dict[str, int] = {}
+        self.worker_group, self.input_group = MutuallyExclusiveCallbackGroup(), ReentrantCallbackGroup()
+
+    def p(self, key):
+        return self.get_parameter(key).value
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        from rust_perception.runtime.engine import create_engine
+
+        topics = list(self.p("camera_topics"))
+        reference = self.p("reference_camera") or topics[0]
+        if reference not in topics:
+            self.get_logger().error(f"reference_camera {reference!r} is not one of camera_topics {topics}")
+            return TransitionCallbackReturn.FAILURE
+        try:
+            self.engine = create_engine(self.p("model_dir"), self.p("backend"), threads=self.p("threads"))
+        except (UserError, OSError) as exc:
+            self.get_logger().error(f"cannot load the model: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        cfg = PipelineConfig(cameras=topics, reference_camera=reference, slsr_period=self.p("slsr_period"),
+                             render_rate=self.p("render_rate"), render_size=self.p("render_size"),
+                             pose_rate=self.p("pose_rate"), novel_view_motion=self.p("novel_view_motion"),
+                             novel_view_amount=self.p("novel_view_amount"), sync_tolerance=self.p("sync_tolerance"),
+                             stale_after=self.p("stale_after"), buffer_size=self.p("buffer_size"),
+                             publish_segmentation=self.p("publish_segmentation") and self.engine.meta["segmentation"],
+                             publish_relative_pose=self.p("publish_relative_pose") and self.engine.meta["epe"])
+        self.pipeline = Pipeline(self.engine, cfg)
+        self.reference_name = camera_name(reference)
+        self.get_logger().info(f"engine {self.engine.name} ({self.p('backend')}), model {self.p('model_dir')}, "
+                               f"{len(topics)} cameras, reference {reference}")
+        if self.p("publish_segmentation") and not self.engine.meta["segmentation"]:
+            self.get_logger().warning("the model has no segmentation head: segmentation topics are not published")
+        if self.p("publish_relative_pose") and not self.engine.meta["epe"]:
+            self.get_logger().warning("the model has no EPE head: relative-pose topics are not published")
+        out_qos = QOS[self.p("output_qos")]
+        pub = lambda kind, topic: self.create_lifecycle_publisher(kind, topic, out_qos)  # noqa: E731
+        self.pubs = {"novel": pub(Image, "~/novel_view/image"), "novel_info": pub(CameraInfo, "~/novel_view/camera_info"),
+                     "diagnostics": pub(DiagnosticArray, "/diagnostics")}
+        for topic in topics:
+            name = camera_name(topic)
+            if self.p("publish_latent_pose"):
+                self.pubs[f"latent/{topic}"] = pub(Float32MultiArray, f"~/latent_pose/{name}")
+            if cfg.publish_relative_pose and topic != reference:
+                self.pubs[f"relative/{topic}"] = pub(PoseWithCovarianceStamped, f"~/relative_pose/{name}")
+            if cfg.publish_segmentation:
+                self.pubs[f"seg/{topic}"] = pub(Image, f"~/segmentation/{name}/image")
+                self.pubs[f"segcolor/{topic}"] = pub(Image, f"~/segmentation/{name}/color")
+            compressed = topic.endswith("/compressed")
+            self.subs.append(self.create_subscription(
+                CompressedImage if compressed else Image, topic, lambda msg, t=topic: self.on_image(t, msg),
+                QOS[self.p("input_qos")], callback_group=self.input_group))
+            info_topic = topic.rsplit("/", 1)[0] + "/camera_info"
+            self.subs.append(self.create_subscription(
+                CameraInfo, info_topic, lambda msg, t=topic: self.camera_info.__setitem__(t, msg),
+                QOS[self.p("input_qos")], callback_group=self.input_group))
+        self.palette = np.array([c["color"] for c in self.engine.meta["classes"]] or [[0, 0, 0]], np.uint8)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        self.worker_timers = [self.create_timer(self.p("worker_period"), self.work, callback_group=self.worker_group),
+                       self.create_timer(self.p("diagnostics_period"), self.publish_diagnostics,
+                                         callback_group=MutuallyExclusiveCallbackGroup())]
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        for timer in self.worker_timers:
+            self.destroy_timer(timer)
+        self.worker_timers = []
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        for sub in self.subs:
+            self.destroy_subscription(sub)
+        for publisher in self.pubs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self.subs, self.pubs, self.engine, self.pipeline = [], {}, None, None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        return self.on_cleanup(state) if self.pipeline is not None else TransitionCallbackReturn.SUCCESS
+
+    # ------------------------------------------------------------------ input
+    def on_image(self, topic: str, msg) -> None:
+        """Decode, fit to the model's size, buffer. Bad frames are counted and warned about."""
+        pipeline = self.pipeline
+        if pipeline is None or not self.worker_timers:
+            return
+        try:
+            rgb = compressed_to_rgb8(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb8(msg)
+            rgb = resize_rgb(rgb, self.engine.size)
+        except (ImageEncodingError, ValueError) as exc:
+            self.bad_frames[topic] = self.bad_frames.get(topic, 0) + 1
+            self.get_logger().warning(f"{topic}: frame skipped ({exc})", throttle_duration_sec=5.0)
+            return
+        with self.lock:
+            pipeline.add_frame(topic, stamp_to_seconds(msg.header.stamp), rgb)
+
+    # ------------------------------------------------------------------ inference and output
+    def _subscribed(self, key: str) -> bool:
+        publisher = self.pubs.get(key)
+        return publisher is not None and publisher.get_subscription_count() > 0
+
+    def work(self) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        cfg, topics = pipeline.cfg, pipeline.cfg.cameras  # skip outputs nobody listens to
+        cfg.render = self._subscribed("novel")
+        cfg.publish_segmentation = self.engine.meta["segmentation"] and self.p("publish_segmentation") and any(
+            self._subscribed(f"seg/{t}") or self._subscribed(f"segcolor/{t}") for t in topics)
+        cfg.publish_relative_pose = self.engine.meta["epe"] and self.p("publish_relative_pose") and any(
+            self._subscribed(f"relative/{t}") for t in topics)
+        with self.lock:
+            out = pipeline.step(time.monotonic())
+        if out.stamp == 0.0:
+            return
+        stamp = rclpy.time.Time(seconds=out.stamp).to_msg()
+        reference_frame = f"{self.reference_name}_optical_frame"
+        if out.novel_view is not None:
+            image = fill_image_msg(Image(), out.novel_view, "rgb8")
+            image.header.stamp, image.header.frame_id = stamp, self.p("novel_view_frame_id")
+            self._publish("novel", image)
+            self._publish("novel_info", self.novel_camera_info(image))
+        for topic, latent in out.latent_poses.items():
+            if f"latent/{topic}" in self.pubs:
+                self._publish(f"latent/{topic}", Float32MultiArray(data=[float(v) for v in latent]))
+        for topic, rel in out.relative_poses.items():
+            msg = PoseWithCovarianceStamped()
+            msg.header.stamp, msg.header.frame_id = stamp, reference_frame
+            p = msg.pose.pose
+            p.position.x, p.position.y, p.position.z = (float(v) for v in rel["position"])
+            if rel["rotation"] is not None:
+                from transforms3d.quaternions import mat2quat
+
+                w, x, y, z = mat2quat(rel["rotation"])
+                p.orientation.w, p.orientation.x, p.orientation.y, p.orientation.z = float(w), float(x), float(y), float(z)
+            self._publish(f"relative/{topic}", msg)
+        for topic, labels in out.segmentation.items():
+            frame = f"{camera_name(topic)}_optical_frame"
+            for key, array, encoding in ((f"seg/{topic}", labels, "mono8"),
+                                         (f"segcolor/{topic}", self.palette[np.minimum(labels, len(self.palette) - 1)], "rgb8")):
+                msg = fill_image_msg(Image(), array, encoding)
+                msg.header.stamp, msg.header.frame_id = stamp, frame
+                self._publish(key, msg)
+
+    def _publish(self, key: str, msg) -> None:
+        self.pubs[key].publish(msg)
+        self.published[key] = self.published.get(key, 0) + 1
+
+    def novel_camera_info(self, image: Image) -> CameraInfo:
+        """The reference camera's intrinsics scaled to the render size when it publishes
+        camera_info; otherwise K = 0 (ROS: uncalibrated) — RUST itself never knows intrinsics."""
+        info = CameraInfo(header=image.header, width=image.width, height=image.height)
+        ref = self.camera_info.get(self.pipeline.cfg.reference_camera)
+        if ref is not None and ref.width and ref.height:
+            s = min(ref.width, ref.height)  # the model sees the centre square
+            scale = image.width / s
+            k = np.array(ref.k, float).reshape(3, 3)
+            k[0, 2] -= (ref.width - s) / 2
+            k[1, 2] -= (ref.height - s) / 2
+            k[:2] *= scale
+            info.k = [float(v) for v in k.ravel()]
+            info.distortion_model = ref.distortion_model
+        return info
+
+    def publish_diagnostics(self) -> None:
+        if self.pipeline is None:
+            return
+        with self.lock:
+            stats, latency = self.pipeline.memory.stats(), self.pipeline.latency.summary()
+            live = self.pipeline.memory.live_cameras()
+        values = [KeyValue(key="backend", value=self.engine.name)]
+        values += [KeyValue(key=f"latency_ms/{k}", value=f"{v['mean_ms']:.1f} (max {v['max_ms']:.1f})") for k, v in latency.items()]
+        silent = [t for t in self.pipeline.cfg.cameras if t not in live]
+        for topic, s in stats.items():
+            values.append(KeyValue(key=f"frames/{topic}", value=f"received {s['received']}, dropped {s['dropped']}, "
+                                                                 f"bad {self.bad_frames.get(topic, 0)}"))
+        values += [KeyValue(key=f"published/{k}", value=str(v)) for k, v in sorted(self.published.items())]
+        status = DiagnosticStatus(name=f"{self.get_name()}: RUST", hardware_id=self.engine.name, values=values)
+        status.level = DiagnosticStatus.WARN if silent or any(self.bad_frames.values()) else DiagnosticStatus.OK
+        status.message = f"silent cameras: {', '.join(silent)}" if silent else "ok"
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._publish("diagnostics", msg)
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = RustNode()
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    try:
+        while rclpy.ok():
+            try:
+                executor.spin_once()
+            except RCLError as exc:  # e.g. a lifecycle transition requested in the wrong state:
+                node.get_logger().warning(f"ignored: {exc}")  # rclpy raises it out of spin
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    main()

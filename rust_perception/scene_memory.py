@@ -1,0 +1,235 @@
+"""The node's behaviour without ROS: per-camera frame buffers, approximate time sync, view
+selection, a rolling SLSR and the schedule of outputs. `ros2_rust_node/node.py` only converts
+messages and forwards calls into `Pipeline`, so everything here is tested without ROS.
+
+View-selection policy (documented for users in the README):
+1. the first input view — the one RUST's latent poses are relative to — is the reference
+   camera's newest frame;
+2. then, in the order of `cameras` starting after the reference, each other live camera's frame
+   closest in time to it, if within `sync_tolerance` seconds;
+3. if that gives fewer than `num_inputs` views (fewer cameras than inputs, or cameras out of sync
+   or silent), earlier frames fill up: the reference camera's previous frames first, newest first,
+   then other cameras' — a moving rig's past views are extra viewpoints of the same street.
+A camera is silent when its newest frame is older than `stale_after` seconds (by the newest
+stamp seen on any camera); it is left out until it sends again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Frame:
+    camera: str
+    stamp: float  # seconds (header stamp)
+    image: np.ndarray  # (S, S, 3) uint8 RGB at the model's size
+
+
+class CameraBuffer:
+    """Bounded buffer of one camera's newest frames; the oldest is dropped (and counted)."""
+
+    def __init__(self, capacity: int):
+        self.frames: deque[Frame] = deque(maxlen=capacity)
+        self.dropped = 0
+        self.received = 0
+
+    def add(self, frame: Frame) -> None:
+        if self.frames and frame.stamp < self.frames[-1].stamp:
+            self.dropped += 1  # out of order: older than what we have — ignored
+            return
+        if len(self.frames) == self.frames.maxlen:
+            self.dropped += 1
+        self.frames.append(frame)
+        self.received += 1
+
+    def newest(self) -> Frame | None:
+        return self.frames[-1] if self.frames else None
+
+    def closest(self, stamp: float) -> Frame | None:
+        return min(self.frames, key=lambda f: abs(f.stamp - stamp), default=None)
+
+
+class SceneMemory:
+    def __init__(self, cameras: list[str], reference: str, num_inputs: int, capacity: int = 4,
+                 sync_tolerance: float = 0.05, stale_after: float = 1.0):
+        if reference not in cameras:
+            raise ValueError(f"reference camera {reference!r} is not one of the cameras {cameras}")
+        if capacity < 1 or num_inputs < 1:
+            raise ValueError("capacity and num_inputs must be >= 1")
+        self.cameras, self.reference, self.num_inputs = list(cameras), reference, num_inputs
+        self.sync_tolerance, self.stale_after = sync_tolerance, stale_after
+        self.buffers = {c: CameraBuffer(capacity) for c in cameras}
+
+    def add(self, frame: Frame) -> None:
+        if frame.camera not in self.buffers:
+            raise KeyError(f"frame from unknown camera {frame.camera!r}")
+        self.buffers[frame.camera].add(frame)
+
+    def latest_stamp(self) -> float | None:
+        stamps = [b.newest().stamp for b in self.buffers.values() if b.newest() is not None]
+        return max(stamps) if stamps else None
+
+    def live_cameras(self) -> list[str]:
+        now = self.latest_stamp()
+        return [c for c in self.cameras if (f := self.buffers[c].newest()) is not None and now - f.stamp <= self.stale_after]
+
+    def select_views(self) -> list[Frame] | None:
+        """num_inputs frames by the policy above, or None while the reference camera is silent
+        or too few frames exist."""
+        live = self.live_cameras()
+        if self.reference not in live:
+            return None
+        first = self.buffers[self.reference].newest()
+        chosen = [first]
+        start = self.cameras.index(self.reference)
+        order = [self.cameras[(start + k) % len(self.cameras)] for k in range(1, len(self.cameras))]
+        for camera in order:
+            if len(chosen) == self.num_inputs:
+                break
+            if camera in live:
+                frame = self.buffers[camera].closest(first.stamp)
+                if frame is not None and abs(frame.stamp - first.stamp) <= self.sync_tolerance:
+                    chosen.append(frame)
+        for camera in [self.reference, *order]:
+            if camera not in live:
+                continue
+            for frame in reversed(self.buffers[camera].frames):
+                if len(chosen) == self.num_inputs:
+                    return chosen
+                if all(frame is not c for c in chosen):
+                    chosen.append(frame)
+        return chosen if len(chosen) == self.num_inputs else None
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {c: {"received": b.received, "dropped": b.dropped, "buffered": len(b.frames)} for c, b in self.buffers.items()}
+
+
+@dataclass
+class PipelineConfig:
+    cameras: list[str]
+    reference_camera: str
+    slsr_period: float = 0.5  # seconds between SLSR re-encodes
+    render_rate: float = 2.0  # novel views per second
+    render_size: int = 0  # 0: the model's image size
+    pose_rate: float = 2.0  # latent / relative poses and segmentation per second
+    novel_view_motion: str = "none"  # none | up | closer | rotate | forward | traversal
+    novel_view_amount: float = 1.0  # standard deviations along the component
+    sync_tolerance: float = 0.05
+    stale_after: float = 1.0
+    buffer_size: int = 4
+    publish_segmentation: bool = True
+    publish_relative_pose: bool = True
+    render: bool = True  # the node turns outputs off while nobody subscribes to them
+
+
+@dataclass
+class Outputs:
+    """What one `step` produced, for the node to publish (None / empty = nothing new)."""
+
+    stamp: float = 0.0
+    novel_view: np.ndarray | None = None  # (S, S, 3) uint8
+    latent_poses: dict[str, np.ndarray] = field(default_factory=dict)
+    relative_poses: dict[str, dict] = field(default_factory=dict)  # camera → {"position", "rotation"}
+    segmentation: dict[str, np.ndarray] = field(default_factory=dict)  # camera → (S, S) uint8 class ids
+    encoded: bool = False
+
+
+class LatencyStats:
+    def __init__(self, window: int = 100):
+        self.samples: dict[str, deque] = {}
+        self.window = window
+
+    def add(self, name: str, seconds: float) -> None:
+        self.samples.setdefault(name, deque(maxlen=self.window)).append(seconds * 1000.0)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {k: {"mean_ms": round(float(np.mean(v)), 2), "max_ms": round(float(np.max(v)), 2), "n": len(v)}
+                for k, v in self.samples.items() if v}
+
+
+class Pipeline:
+    """Frames in, `Outputs` out. `step(now)` does at most what is due: re-encode the SLSR every
+    `slsr_period` s, poses / relative poses / segmentation at `pose_rate`, a novel view at
+    `render_rate`. Time is passed in (wall clock or bag time), so tests drive it directly."""
+
+    def __init__(self, engine, cfg: PipelineConfig, clock=time.perf_counter):
+        self.engine, self.cfg, self.clock = engine, cfg, clock
+        self.memory = SceneMemory(cfg.cameras, cfg.reference_camera, engine.meta["num_inputs"], cfg.buffer_size,
+                                  cfg.sync_tolerance, cfg.stale_after)
+        self.slsr: np.ndarray | None = None
+        self.views: list[Frame] = []
+        self.last = {"encode": -np.inf, "pose": -np.inf, "render": -np.inf}
+        self.latency = LatencyStats()
+        self.traversal_phase = 0.0
+        latent_space = engine.meta.get("latent_space")
+        self.pca = self.meanings = None
+        if latent_space:
+            from .latent_space import PCA
+
+            self.pca, self.meanings = PCA.from_dict(latent_space["pca"]), latent_space["meanings"]
+
+    def add_frame(self, camera: str, stamp: float, rgb: np.ndarray) -> None:
+        """rgb: (S, S, 3) uint8 at the model's size (the node resizes)."""
+        self.memory.add(Frame(camera, stamp, rgb))
+
+    def _timed(self, name, fn, *args):
+        start = self.clock()
+        out = fn(*args)
+        self.latency.add(name, self.clock() - start)
+        return out
+
+    def novel_latent(self, reference_latent: np.ndarray) -> np.ndarray:
+        """The latent pose of the published novel view: the reference camera's, moved along the
+        latent component that means `novel_view_motion` (when the run found one)."""
+        motion = self.cfg.novel_view_motion
+        if motion == "none" or self.pca is None:
+            return reference_latent
+        if motion == "traversal":  # sweep the top component back and forth
+            self.traversal_phase += 0.25
+            coords = np.zeros(len(self.pca.std))
+            coords[0] = 2.0 * np.sin(self.traversal_phase) * self.pca.std[0]
+            return reference_latent + coords @ self.pca.components
+        from .latent_space import motion_latent
+
+        try:
+            return motion_latent(self.pca, self.meanings, reference_latent, motion, self.cfg.novel_view_amount)
+        except ValueError:
+            return reference_latent
+
+    def step(self, now: float) -> Outputs:
+        cfg, out = self.cfg, Outputs()
+        if now - self.last["encode"] >= cfg.slsr_period:
+            views = self.memory.select_views()
+            if views is not None:
+                self.slsr = self._timed("encode", self.engine.encode, [f.image for f in views])
+                self.views, self.last["encode"], out.encoded = views, now, True
+        if self.slsr is None:
+            return out
+        out.stamp = self.views[0].stamp
+        reference_latent = None
+        if now - self.last["pose"] >= 1.0 / cfg.pose_rate:
+            self.last["pose"] = now
+            for camera in self.memory.live_cameras():
+                frame = self.memory.buffers[camera].newest()
+                out.latent_poses[camera] = self._timed("pose", self.engine.estimate_pose, self.slsr, frame.image)
+            reference_latent = out.latent_poses.get(cfg.reference_camera)
+            if cfg.publish_relative_pose and self.engine.meta["epe"] and reference_latent is not None:
+                for camera, latent in out.latent_poses.items():
+                    if camera != cfg.reference_camera:
+                        out.relative_poses[camera] = self._timed("relative_pose", self.engine.relative_pose, self.slsr,
+                                                                 reference_latent, latent)
+            if cfg.publish_segmentation and self.engine.meta["segmentation"]:
+                for camera, latent in out.latent_poses.items():
+                    out.segmentation[camera] = self._timed("segment", self.engine.segment, self.slsr, latent)
+        if cfg.render and now - self.last["render"] >= 1.0 / cfg.render_rate:
+            if reference_latent is None:
+                reference_latent = self._timed("pose", self.engine.estimate_pose, self.slsr, self.views[0].image)
+            self.last["render"] = now
+            out.novel_view = self._timed("render", self.engine.render_image, self.slsr,
+                                         self.novel_latent(reference_latent), cfg.render_size or None)
+        return out

@@ -1,0 +1,168 @@
+"""The node's logic on a rosbag2 recording (`ros2_rust_node.offline`), without ROS: a synthetic
+six-camera rig bag in, the node's topics out, read back with rosbags and checked against the
+summary and the requested rates."""
+
+import itertools
+import json
+import math
+import subprocess
+import sys
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+from ros2_rust_node import make_rig_bag, offline
+from ros2_rust_node.make_rig_bag import rig_messages, write_bag
+from ros2_rust_node.naming import camera_name
+from rust_perception.image_codec import image_msg_to_rgb8
+
+TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
+CAPTURES = 2 * 3  # 2 street scenes × 3 rig positions
+REFERENCE = "/rig/cam0/image_raw"
+NS = offline.NAMESPACE
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    """The rig's messages (rendered once) and an MCAP bag of them: 2 scenes, 32 px, 10 Hz."""
+    messages = list(rig_messages(scenes=2, size=32, rate_hz=10.0, seed=0))
+    return messages, write_bag(tmp_path_factory.mktemp("rig") / "bag", messages)
+
+
+def read_bag(path):
+    """topic → [(log ns, msgtype, message)]."""
+    out = defaultdict(list)
+    with AnyReader([path], default_typestore=TYPESTORE) as reader:
+        for conn, log_ns, raw in reader.messages():
+            out[conn.topic].append((log_ns, conn.msgtype, reader.deserialize(raw, conn.msgtype)))
+    return out
+
+
+def run_offline(bag, model_dir, out, *args):
+    assert offline.main(["--bag", str(bag), "--model-dir", str(model_dir), "--out", str(out), "--quiet", *args]) == 0
+    return read_bag(out), json.loads((out / "summary.json").read_text())
+
+
+def test_camera_names_drop_image_suffixes():
+    assert camera_name("/rig/cam0/image_raw") == "rig_cam0"
+    assert camera_name("/front/image") == "front"
+    assert camera_name("/rig/cam1/image_raw/compressed") == "rig_cam1"
+    assert camera_name("left_camera") == "left_camera"
+
+
+def test_rig_bag_is_six_jittered_cameras_per_capture(rig):
+    messages, bag = rig
+    assert len(messages) == 6 * CAPTURES
+    stamps = [t for _, t, _ in messages]
+    assert stamps == sorted(stamps)
+    for k in range(CAPTURES):
+        capture = messages[6 * k : 6 * k + 6]
+        assert sorted(m.header.frame_id for _, _, m in capture) == [f"cam{i}_optical_frame" for i in range(6)]
+        offsets = [t - make_rig_bag.START_NS - k * 100_000_000 for _, t, _ in capture]
+        assert max(abs(o) for o in offsets) <= 5_000_000
+    topics = read_bag(bag)
+    assert sorted(topics) == [f"/rig/cam{i}/image_raw" for i in range(6)]
+    assert all(len(v) == CAPTURES and v[0][1] == "sensor_msgs/msg/Image" for v in topics.values())
+
+
+def test_offline_run_writes_the_node_topics_at_the_requested_rates(rig, model_dir, tmp_path):
+    messages, bag = rig
+    render_rate, pose_rate = 4.0, 2.0
+    topics, summary = run_offline(bag, model_dir, tmp_path / "out", "--render-rate", str(render_rate),
+                                  "--pose-rate", str(pose_rate), "--render-size", "24")
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    names = [f"rig_cam{i}" for i in range(6)]
+    expected = {f"{NS}/novel_view/image": "sensor_msgs/msg/Image"}
+    for name in names:
+        expected[f"{NS}/latent_pose/{name}"] = "std_msgs/msg/Float32MultiArray"
+        expected[f"{NS}/segmentation/{name}/image"] = "sensor_msgs/msg/Image"
+        expected[f"{NS}/segmentation/{name}/color"] = "sensor_msgs/msg/Image"
+        if name != "rig_cam0":
+            expected[f"{NS}/relative_pose/{name}"] = "geometry_msgs/msg/PoseWithCovarianceStamped"
+    assert {t: v[0][1] for t, v in topics.items()} == expected
+
+    reference_stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for t, _, m in messages if t == REFERENCE}
+    views = topics[f"{NS}/novel_view/image"]
+    for _, _, msg in views:
+        assert (msg.height, msg.width, msg.encoding, msg.step) == (24, 24, "rgb8", 72)
+        assert (msg.header.stamp.sec, msg.header.stamp.nanosec) in reference_stamps  # the exact input stamp
+    for name in names:
+        for _, _, msg in topics[f"{NS}/segmentation/{name}/image"]:
+            labels = image_msg_to_rgb8(msg)[..., 0]
+            assert msg.encoding == "mono8" and labels.shape == (32, 32) and labels.max() < len(meta["classes"])
+            assert msg.header.frame_id == f"{name}_optical_frame"
+        for _, _, msg in topics[f"{NS}/segmentation/{name}/color"]:
+            assert msg.encoding == "rgb8" and (msg.height, msg.width) == (32, 32)
+        for _, _, msg in topics[f"{NS}/latent_pose/{name}"]:
+            assert msg.data.shape == (8,) and np.isfinite(msg.data).all()
+    for name in names[1:]:
+        for _, _, msg in topics[f"{NS}/relative_pose/{name}"]:
+            assert msg.header.frame_id == "rig_cam0_optical_frame"
+            q = msg.pose.pose.orientation
+            assert math.isclose(q.x**2 + q.y**2 + q.z**2 + q.w**2, 1.0, rel_tol=1e-6)
+            assert (msg.header.stamp.sec, msg.header.stamp.nanosec) in reference_stamps
+
+    assert summary["frames_in"] == {f"/rig/cam{i}/image_raw": CAPTURES for i in range(6)}
+    assert sum(summary["frames_in"].values()) == 6 * CAPTURES
+    assert set(summary["bad_frames"].values()) == {0}
+    assert summary["views_rendered"] == len(views) >= 1
+    assert summary["outputs"] == {t: len(v) for t, v in topics.items()}
+    assert {"encode", "pose", "render", "segment", "relative_pose", "decode", "step"} <= set(summary["latency_ms"])
+    assert all(0 <= s["p50_ms"] <= s["p99_ms"] for s in summary["latency_ms"].values())
+    assert summary["wall_seconds"] > 0
+
+    # rates: outputs are never closer than 1/rate in bag time, and none is missing beyond one
+    last_input = max(t for _, t, _ in messages)
+    for topic, rate in ((f"{NS}/novel_view/image", render_rate), (f"{NS}/latent_pose/rig_cam3", pose_rate)):
+        log = [t for t, _, _ in topics[topic]]
+        assert all(b - a >= 1e9 / rate - 1000 for a, b in itertools.pairwise(log)), (topic, log)  # 1 µs: float seconds
+        ticks = math.floor((last_input - log[0]) * 1e-9 * rate) + 1
+        assert abs(len(log) - ticks) <= 1, (topic, len(log), ticks)
+
+
+def test_bad_frames_are_counted_and_skipped_with_sqlite3_storage(rig, model_dir, tmp_path, capsys):
+    messages, _ = rig
+    messages = messages[:18]  # the first scene
+    t_bad = messages[8][1] + 1
+    bag = tmp_path / "bad"
+    with Writer(bag, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        conns = {t: writer.add_connection(t, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+                 for t in sorted({t for t, _, _ in messages})}
+        for index, (topic, log_ns, msg) in enumerate(messages):
+            writer.write(conns[topic], log_ns, TYPESTORE.serialize_cdr(msg, msg.__msgtype__))
+            if index == 8:
+                yuv = TYPESTORE.types["sensor_msgs/msg/Image"](
+                    header=msg.header, height=32, width=32, encoding="yuv422", is_bigendian=0, step=64,
+                    data=np.zeros(32 * 64, np.uint8))
+                writer.write(conns["/rig/cam2/image_raw"], t_bad, TYPESTORE.serialize_cdr(yuv, yuv.__msgtype__))
+                writer.write(conns["/rig/cam4/image_raw"], t_bad + 1, b"\x00\x01\x00\x00garbage")  # not CDR of an Image
+    topics, summary = run_offline(bag, model_dir, tmp_path / "out", "--storage", "sqlite3")
+    assert [p.suffix for p in (tmp_path / "out").iterdir() if p.suffix in (".db3", ".mcap")] == [".db3"]
+    assert summary["bad_frames"]["/rig/cam2/image_raw"] == 1 and summary["bad_frames"]["/rig/cam4/image_raw"] == 1
+    assert summary["frames_in"]["/rig/cam2/image_raw"] == 4 and summary["frames_in"]["/rig/cam0/image_raw"] == 3
+    assert "yuv422" in capsys.readouterr().err
+    assert summary["views_rendered"] == len(topics[f"{NS}/novel_view/image"]) >= 1
+
+
+def test_missing_model_dir_is_a_one_line_error(rig, tmp_path):
+    _, bag = rig
+    result = subprocess.run([sys.executable, "-m", "ros2_rust_node.offline", "--bag", str(bag), "--model-dir",
+                             str(tmp_path / "nope"), "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "rust_offline: error:" in result.stderr and "nope" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_make_rig_bag_command_line_writes_bgr8(rig, tmp_path, capsys):
+    messages, _ = rig
+    assert make_rig_bag.main(["--out", str(tmp_path / "bgr"), "--scenes", "1", "--size", "32", "--encoding", "bgr8"]) == 0
+    topics = read_bag(tmp_path / "bgr")
+    first, same = topics[REFERENCE][0][2], next(m for t, _, m in messages if t == REFERENCE)  # same seed, same scene
+    assert first.encoding == "bgr8" and first.header.stamp == same.header.stamp
+    assert np.array_equal(image_msg_to_rgb8(first), image_msg_to_rgb8(same))

@@ -1,0 +1,87 @@
+"""The node's ROS-free behaviour: buffers, time sync, the view-selection policy, silent cameras,
+and the pipeline's schedule of outputs with a real exported model."""
+
+import numpy as np
+import pytest
+
+from rust_perception.runtime.engine import OnnxRuntimeEngine
+from rust_perception.scene_memory import CameraBuffer, Frame, Pipeline, PipelineConfig, SceneMemory
+
+CAMS = [f"cam{i}" for i in range(6)]
+
+
+def frame(camera, stamp, size=32):
+    return Frame(camera, stamp, np.full((size, size, 3), int(stamp * 10) % 256, np.uint8))
+
+
+def test_buffer_drops_oldest_and_out_of_order_frames_and_counts_them():
+    buf = CameraBuffer(capacity=3)
+    for t in (0.0, 0.1, 0.2, 0.3, 0.4):
+        buf.add(frame("c", t))
+    buf.add(frame("c", 0.35))  # older than the newest: ignored
+    assert [f.stamp for f in buf.frames] == [0.2, 0.3, 0.4] and buf.dropped == 3 and buf.received == 5
+    assert buf.closest(0.31).stamp == 0.3
+
+
+def test_view_selection_reference_first_then_synced_cameras_in_rig_order():
+    memory = SceneMemory(CAMS, reference="cam2", num_inputs=5, sync_tolerance=0.02)
+    for t in (0.0, 0.1):
+        for i, cam in enumerate(CAMS):
+            memory.add(frame(cam, t + 0.005 * i))
+    views = memory.select_views()
+    assert [v.camera for v in views] == ["cam2", "cam3", "cam4", "cam5", "cam0"]
+    assert views[0].stamp == pytest.approx(0.11) and all(abs(v.stamp - 0.11) <= 0.02 for v in views)
+
+
+def test_out_of_sync_and_silent_cameras_are_replaced_by_earlier_frames():
+    memory = SceneMemory(CAMS[:3], reference="cam0", num_inputs=5, sync_tolerance=0.02, stale_after=0.5)
+    for t in (0.0, 0.1, 0.2):
+        memory.add(frame("cam0", t))
+        memory.add(frame("cam1", t + 0.05))  # always 50 ms late: never within tolerance
+    memory.add(frame("cam2", 0.2))
+    views = memory.select_views()
+    # reference newest, cam2 (synced), then the reference's earlier frames, then cam1's newest
+    assert [(v.camera, v.stamp) for v in views] == [("cam0", 0.2), ("cam2", 0.2), ("cam0", 0.1), ("cam0", 0.0),
+                                                    ("cam1", 0.25)]
+    for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):  # cam2 goes silent
+        memory.add(frame("cam0", t))
+        memory.add(frame("cam1", t + 0.05))
+    assert "cam2" not in memory.live_cameras() and all(v.camera != "cam2" for v in memory.select_views())
+    memory.add(frame("cam2", 0.81))  # and recovers
+    assert memory.select_views()[1].camera == "cam2"
+
+
+def test_nothing_is_selected_while_the_reference_is_silent_or_frames_are_too_few():
+    memory = SceneMemory(CAMS, reference="cam0", num_inputs=5, stale_after=0.5)
+    memory.add(frame("cam0", 0.0))
+    assert memory.select_views() is None  # one frame cannot make five views
+    for cam in CAMS[1:]:
+        memory.add(frame(cam, 2.0))
+    assert memory.select_views() is None  # the reference is 2 s old: silent
+    with pytest.raises(ValueError, match="reference camera 'cam9'"):
+        SceneMemory(CAMS, reference="cam9", num_inputs=5)
+    with pytest.raises(KeyError, match="unknown camera 'rear'"):
+        memory.add(frame("rear", 0.0))
+
+
+def test_pipeline_schedules_encodes_poses_segmentation_and_renders(model_dir):
+    engine = OnnxRuntimeEngine(model_dir)
+    cfg = PipelineConfig(cameras=CAMS, reference_camera="cam0", slsr_period=1.0, render_rate=2.0, pose_rate=1.0,
+                         novel_view_motion="traversal", render_size=48)
+    pipeline = Pipeline(engine, cfg)
+    assert not pipeline.step(0.0).encoded  # no frames yet
+    rng = np.random.default_rng(0)
+    for t in (0.0, 0.1):
+        for cam in CAMS:
+            pipeline.add_frame(cam, t, rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    first = pipeline.step(0.1)
+    assert first.encoded and first.novel_view.shape == (48, 48, 3) and set(first.latent_poses) == set(CAMS)
+    assert set(first.relative_poses) == set(CAMS) - {"cam0"} and first.relative_poses["cam1"]["position"].shape == (3,)
+    assert first.segmentation["cam3"].shape == (32, 32) and first.stamp == 0.1
+    second = pipeline.step(0.4)  # nothing due yet
+    assert not second.encoded and second.novel_view is None and not second.latent_poses
+    third = pipeline.step(0.65)  # a render is due (2 Hz), the rest is not
+    assert third.novel_view is not None and not third.encoded and not third.latent_poses
+    assert not np.array_equal(third.novel_view, first.novel_view)  # the traversal moved the latent
+    stats = pipeline.latency.summary()
+    assert stats["encode"]["n"] == 1 and stats["render"]["n"] == 2 and stats["pose"]["mean_ms"] > 0
