@@ -3,8 +3,9 @@
 
 6 cameras publish a street-rig sequence at 10 Hz; the node (`cpu` model, 64×64, ONNX Runtime)
 renders the reference camera's novel view. Measured: end-to-end latency (image stamp → novel
-view received) p50/p99, novel-view and pose output rates, the node process's CPU %, frames
-dropped (from its diagnostics). Target: ≥ 10 Hz novel views at 64×64.
+view received) p50/p99, novel-view and pose output rates, the node process's CPU %, and frame
+counts per camera from its diagnostics (received, evicted unused, out of order, bad).
+Target: ≥ 10 Hz novel views at 64×64.
 
 Network rule: this script re-executes itself inside `unshare -n` (root) with loopback only,
 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and its own ROS_DOMAIN_ID, set before rclpy loads.

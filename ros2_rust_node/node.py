@@ -21,7 +21,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy._rclpy_pybind11 import RCLError
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data, qos_profile_system_default
@@ -55,7 +55,7 @@ PARAMETERS = {
     "novel_view_amount": (1.0, "standard deviations moved along the latent component of novel_view_motion"),
     "sync_tolerance": (0.05, "seconds: frames of other cameras this close to the reference frame count as synchronous"),
     "stale_after": (1.0, "seconds without frames after which a camera counts as silent"),
-    "buffer_size": (4, "frames kept per camera (oldest dropped)"),
+    "buffer_size": (4, "frames kept per camera (the oldest is evicted)"),
     "publish_segmentation": (True, "publish segmentation (needs a model with a segmentation head)"),
     "publish_relative_pose": (True, "publish relative poses (needs a model with an EPE head)"),
     "publish_latent_pose": (True, "publish each camera's latent pose"),
@@ -64,6 +64,8 @@ PARAMETERS = {
     "output_qos": ("default", "QoS of publishers: default | reliable | sensor_data"),
     "worker_period": (0.02, "seconds between inference worker ticks"),
     "diagnostics_period": (1.0, "seconds between /diagnostics messages"),
+    "publish_tf": (False, "broadcast relative poses as TF <camera>_estimated frames under the reference's optical "
+                          "frame (needs tf2_ros; never fights URDF extrinsics, which use other frame names)"),
 }
 
 
@@ -78,7 +80,8 @@ class RustNode(LifecycleNode):
         self.bad_frames: dict[str, int] = {}
         self.camera_info: dict[str, CameraInfo] = {}
         self.published: dict[str, int] = {}
-        self.worker_group, self.input_group = MutuallyExclusiveCallbackGroup(), ReentrantCallbackGroup()
+        # one input group keeps each camera's frames in arrival order; inference has its own
+        self.worker_group, self.input_group = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
 
     def p(self, key):
         return self.get_parameter(key).value
@@ -134,6 +137,14 @@ class RustNode(LifecycleNode):
                 CameraInfo, info_topic, lambda msg, t=topic: self.camera_info.__setitem__(t, msg),
                 QOS[self.p("input_qos")], callback_group=self.input_group))
         self.palette = np.array([c["color"] for c in self.engine.meta["classes"]] or [[0, 0, 0]], np.uint8)
+        self.tf = None
+        if self.p("publish_tf"):
+            try:
+                from tf2_ros import TransformBroadcaster
+
+                self.tf = TransformBroadcaster(self)
+            except ImportError:
+                self.get_logger().warning("publish_tf is set but tf2_ros is not importable: no TF is broadcast")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
@@ -215,6 +226,8 @@ class RustNode(LifecycleNode):
                 w, x, y, z = mat2quat(rel["rotation"])
                 p.orientation.w, p.orientation.x, p.orientation.y, p.orientation.z = float(w), float(x), float(y), float(z)
             self._publish(f"relative/{topic}", msg)
+            if self.tf is not None:
+                self.broadcast(msg, f"{camera_name(topic)}_estimated")
         for topic, labels in out.segmentation.items():
             frame = f"{camera_name(topic)}_optical_frame"
             for key, array, encoding in ((f"seg/{topic}", labels, "mono8"),
@@ -222,6 +235,15 @@ class RustNode(LifecycleNode):
                 msg = fill_image_msg(Image(), array, encoding)
                 msg.header.stamp, msg.header.frame_id = stamp, frame
                 self._publish(key, msg)
+
+    def broadcast(self, pose: PoseWithCovarianceStamped, child: str) -> None:
+        from geometry_msgs.msg import TransformStamped
+
+        t = TransformStamped(header=pose.header, child_frame_id=child)
+        p = pose.pose.pose
+        t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = p.position.x, p.position.y, p.position.z
+        t.transform.rotation = p.orientation
+        self.tf.sendTransform(t)
 
     def _publish(self, key: str, msg) -> None:
         self.pubs[key].publish(msg)
@@ -253,7 +275,8 @@ class RustNode(LifecycleNode):
         values += [KeyValue(key=f"latency_ms/{k}", value=f"{v['mean_ms']:.1f} (max {v['max_ms']:.1f})") for k, v in latency.items()]
         silent = [t for t in self.pipeline.cfg.cameras if t not in live]
         for topic, s in stats.items():
-            values.append(KeyValue(key=f"frames/{topic}", value=f"received {s['received']}, dropped {s['dropped']}, "
+            values.append(KeyValue(key=f"frames/{topic}", value=f"received {s['received']}, evicted {s['evicted']}, "
+                                                                 f"out of order {s['out_of_order']}, "
                                                                  f"bad {self.bad_frames.get(topic, 0)}"))
         values += [KeyValue(key=f"published/{k}", value=str(v)) for k, v in sorted(self.published.items())]
         status = DiagnosticStatus(name=f"{self.get_name()}: RUST", hardware_id=self.engine.name, values=values)

@@ -31,19 +31,22 @@ class Frame:
 
 
 class CameraBuffer:
-    """Bounded buffer of one camera's newest frames; the oldest is dropped (and counted)."""
+    """Bounded buffer of one camera's newest frames. Counts: `evicted` — pushed out by newer
+    frames unused (normal: the SLSR is re-encoded less often than cameras send); `out_of_order` —
+    older than the newest frame (timestamps jumping back), rejected."""
 
     def __init__(self, capacity: int):
         self.frames: deque[Frame] = deque(maxlen=capacity)
-        self.dropped = 0
+        self.evicted = 0
+        self.out_of_order = 0
         self.received = 0
 
     def add(self, frame: Frame) -> None:
         if self.frames and frame.stamp < self.frames[-1].stamp:
-            self.dropped += 1  # out of order: older than what we have — ignored
+            self.out_of_order += 1
             return
         if len(self.frames) == self.frames.maxlen:
-            self.dropped += 1
+            self.evicted += 1
         self.frames.append(frame)
         self.received += 1
 
@@ -106,7 +109,8 @@ class SceneMemory:
         return chosen if len(chosen) == self.num_inputs else None
 
     def stats(self) -> dict[str, dict[str, int]]:
-        return {c: {"received": b.received, "dropped": b.dropped, "buffered": len(b.frames)} for c, b in self.buffers.items()}
+        return {c: {"received": b.received, "evicted": b.evicted, "out_of_order": b.out_of_order,
+                    "buffered": len(b.frames)} for c, b in self.buffers.items()}
 
 
 @dataclass

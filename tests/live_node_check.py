@@ -23,6 +23,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -110,6 +112,13 @@ def main(model_dir: str, out_path: str, size: int) -> int:
         play(6.0)
         report["steady_seconds"] = time.monotonic() - t0
         steady = {k: len(v) for k, v in received.items()}
+        bad = fill_image_msg(Image(), frames[0][1], "rgb8")
+        bad.encoding = "yuv422"  # unsupported
+        short = fill_image_msg(Image(), frames[0][1], "rgb8")
+        short.data = bytes(short.data)[:100]  # truncated garbage
+        for msg in (bad, short):
+            msg.header.stamp = node.get_clock().now().to_msg()
+            pubs[CAMS[1]].publish(msg)
         play(2.0, silent={CAMS[3]})  # a camera goes silent
         silent_diag = [m for _, m in received.get("/diagnostics", [])][-1:]
         cam3 = f"/rust_node/latent_pose/{NAMES[3]}"
@@ -121,6 +130,13 @@ def main(model_dir: str, out_path: str, size: int) -> int:
         play(1.0)
         report["novel_after_deactivate"] = len(received.get("/rust_node/novel_view/image", [])) - before
         transition("cleanup", Transition.TRANSITION_CLEANUP)
+        report["bad_frames_diagnostics"] = [kv.value for _, d in received.get("/diagnostics", []) for st in d.status
+                                            for kv in st.values if kv.key == f"frames/{CAMS[1]}"][-1:]
+        set_params = node.create_client(SetParameters, "/rust_node/set_parameters")
+        missing = Parameter(name="model_dir", value=ParameterValue(type=ParameterType.PARAMETER_STRING,
+                                                                   string_value="/nonexistent/model"))
+        call(set_params, SetParameters.Request(parameters=[missing]))
+        transition("configure_missing_model", Transition.TRANSITION_CONFIGURE)
     except Exception as exc:  # recorded for the test's message; the node's log is attached below
         report["errors"].append(repr(exc))
         steady, silent_diag = {}, []
@@ -161,7 +177,7 @@ def main(model_dir: str, out_path: str, size: int) -> int:
     except subprocess.TimeoutExpired:
         node_proc.kill()
         log, _ = node_proc.communicate()
-    report["node_log"] = log[-4000:]
+    report["node_log"] = log[-20000:]
     report["node_exit"] = node_proc.returncode
     Path(out_path).write_text(json.dumps(report, indent=1))
     return 0

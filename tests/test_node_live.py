@@ -48,6 +48,14 @@ def test_lifecycle_transitions(live):
     assert t["deactivate"] == {"success": True, "state": "inactive"}
     assert t["cleanup"] == {"success": True, "state": "unconfigured"}
     assert live["novel_after_deactivate"] <= 1  # at most one in flight when deactivated
+    # a missing model fails configure cleanly and the node stays up, unconfigured
+    assert t["configure_missing_model"] == {"success": False, "state": "unconfigured"}
+    assert "cannot load the model: /nonexistent/model is not an exported model directory" in live["node_log"]
+
+
+def test_bad_frames_are_counted_and_warned_about_without_stopping(live):
+    assert live["bad_frames_diagnostics"] and live["bad_frames_diagnostics"][0].endswith("bad 2"), live["bad_frames_diagnostics"]
+    assert "rig/cam1/image_raw: frame skipped (image encoding 'yuv422' is not supported" in live["node_log"]
 
 
 def test_every_output_topic_type_rate_frame_and_encoding(live):

@@ -19,7 +19,7 @@ def test_buffer_drops_oldest_and_out_of_order_frames_and_counts_them():
     for t in (0.0, 0.1, 0.2, 0.3, 0.4):
         buf.add(frame("c", t))
     buf.add(frame("c", 0.35))  # older than the newest: ignored
-    assert [f.stamp for f in buf.frames] == [0.2, 0.3, 0.4] and buf.dropped == 3 and buf.received == 5
+    assert [f.stamp for f in buf.frames] == [0.2, 0.3, 0.4] and buf.evicted == 2 and buf.out_of_order == 1 and buf.received == 5
     assert buf.closest(0.31).stamp == 0.3
 
 
