@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Markdown tables from benchmarks/results/*.json, for the README (so its numbers are the
-files' numbers): python benchmarks/report.py [synthetic|train_speed|table1]"""
+files' numbers): python benchmarks/report.py [NAME ...]  prints them;
+python benchmarks/report.py --readme  rewrites every `<!-- NAME -->…<!-- /NAME -->` block of
+README.md from the current results."""
 
 from __future__ import annotations
 
@@ -104,12 +106,33 @@ def inference(d: dict) -> str:
     return "\n".join(rows)
 
 
+def render(name: str) -> str:
+    data = load(name)
+    kind = name.split("_")[0] if name.startswith(("readout_", "table2_")) else name
+    return globals()[kind](data) if data else "(not measured yet)"
+
+
+def update_readme(path: Path = RESULTS.parents[1] / "README.md") -> None:
+    import re
+
+    from rust_perception.io import atomic_write
+
+    text = path.read_text()
+    for name in re.findall(r"<!-- (\w+) -->\n", text):
+        if f"<!-- /{name} -->" in text:
+            text = re.sub(rf"<!-- {name} -->\n.*?<!-- /{name} -->", lambda _: f"<!-- {name} -->\n{render(name)}\n<!-- /{name} -->",
+                          text, flags=re.S)
+    with atomic_write(path, "w") as handle:
+        handle.write(text)
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--readme"]:
+        update_readme()
+        return 0
     names = sys.argv[1:] or ["synthetic", "train_speed", "table1", "table2", "inference"]
     for name in names:
-        data = load(name)
-        kind = name.split("_")[0] if name.startswith(("readout_", "table2_")) else name
-        print(f"<!-- {name} -->\n{globals()[kind](data) if data else '(not measured yet)'}\n")
+        print(f"<!-- {name} -->\n{render(name)}\n")
     return 0
 
 

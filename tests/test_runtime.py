@@ -35,8 +35,8 @@ def test_every_graph_agrees_between_torch_and_onnxruntime(engines):
     assert np.abs(latent - torch_engine.estimate_pose(slsr, inputs[1], half="right")).max() > 0  # halves differ
     for chunk in (1, 33, 512, 4096):
         assert np.abs(torch_engine.render(slsr, latent, chunk=chunk) - ort_engine.render(slsr, latent, chunk=chunk)).max() <= 1e-4
-    logits_t = torch_engine._render(slsr, latent, torch_engine.pixel_grid(64), 4096)[1]
-    logits_o = ort_engine._render(slsr, latent, ort_engine.pixel_grid(64), 700)[1]
+    logits_t = torch_engine._render(slsr, latent, torch_engine.pixel_grid(64), 4096, graph="segment")
+    logits_o = ort_engine._render(slsr, latent, ort_engine.pixel_grid(64), 700, graph="segment")
     assert np.abs(logits_t - logits_o).max() <= 1e-4
     other = torch_engine.estimate_pose(slsr, inputs[3])
     a, b = torch_engine.relative_pose(slsr, latent, other), ort_engine.relative_pose(slsr, latent, other)
@@ -62,7 +62,7 @@ def test_metadata_round_trip_and_auto_backend(model_dir):
     assert meta["image_size"] == 32 and meta["num_inputs"] == 5 and meta["latent_dim"] == 8
     assert [c["name"] for c in meta["classes"]][:2] == ["sky", "ground"] and meta["segmentation"] and meta["epe"]
     assert len(meta["latent_space"]["pca"]["components"]) == 8 and len(meta["training_config_sha256"]) == 64
-    assert set(meta["graphs"]) == {"encoder", "pose", "render", "epe"} and meta["opset"] == 18
+    assert set(meta["graphs"]) == {"encoder", "pose", "render", "segment", "epe"} and meta["opset"] == 18
     assert available_backends()[-1] == "torch"
     assert create_engine(model_dir, "auto").name == available_backends()[0]
 

@@ -120,17 +120,17 @@ class Engine:
         part = img[:, :, :w] if half == "left" else img[:, :, w:]
         return self._run("pose", {"half_image": np.ascontiguousarray(part)[None], "slsr": self._slsr(slsr)})[0][0]
 
-    def _render(self, slsr, latent, uv, chunk: int) -> list[np.ndarray]:
+    def _render(self, slsr, latent, uv, chunk: int, graph: str = "render") -> np.ndarray:
         uv = np.asarray(uv, np.float32)
         if uv.ndim != 2 or uv.shape[1] != 2 or len(uv) == 0:
             raise EngineInputError(f"uv has shape {uv.shape}; expected (R ≥ 1, 2) pixel coordinates")
         feeds = {"slsr": self._slsr(slsr), "latent": self._latent(latent)}
-        parts = [self._run("render", {**feeds, "uv": uv[s : s + chunk][None]}) for s in range(0, len(uv), chunk)]
-        return [np.concatenate([p[i][0] for p in parts]) for i in range(len(parts[0]))]
+        return np.concatenate([self._run(graph, {**feeds, "uv": uv[s : s + chunk][None]})[0][0]
+                               for s in range(0, len(uv), chunk)])
 
     def render(self, slsr: np.ndarray, latent: np.ndarray, uv: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
         """RGB (R, 3) in [0, 1] at pixel coordinates uv (default: every pixel, row-major)."""
-        return self._render(slsr, latent, self.pixel_grid() if uv is None else uv, chunk)[0]
+        return self._render(slsr, latent, self.pixel_grid() if uv is None else uv, chunk)
 
     def render_image(self, slsr: np.ndarray, latent: np.ndarray, size: int | None = None, chunk: int = 4096) -> np.ndarray:
         """A size×size (default: model size) view as (H, W, 3) uint8."""
@@ -143,7 +143,7 @@ class Engine:
         if not self.meta["segmentation"]:
             raise UserError(f"{self.model_dir} has no segmentation head (train_heads.py --head segmentation, then export)")
         size = size or self.size
-        logits = self._render(slsr, latent, self.pixel_grid(size), chunk)[1]
+        logits = self._render(slsr, latent, self.pixel_grid(size), chunk, graph="segment")
         return logits.argmax(-1).reshape(size, size).astype(np.uint8)
 
     def relative_pose(self, slsr: np.ndarray, latent_1: np.ndarray, latent_2: np.ndarray) -> dict[str, np.ndarray | None]:

@@ -2,7 +2,8 @@
 
     encoder.onnx   images (1, N, 3, H, W) → slsr (1, T, dim)
     pose.onnx      half_image (1, 3, H, W/2), slsr → latent (1, D)
-    render.onnx    slsr, latent, uv (1, R, 2) with R dynamic → rgb (1, R, 3) [+ logits (1, R, C)]
+    render.onnx    slsr, latent, uv (1, R, 2) with R dynamic → rgb (1, R, 3)
+    segment.onnx   slsr, latent, uv (1, R, 2) → class logits (1, R, C)      (when a segmentation head exists)
     epe.onnx       slsr, latent_1, latent_2 → relative pose (1, 3 [+ 6])   (when an EPE head exists)
     weights.pt     the same weights for TorchEngine (loaded with weights_only=True)
     metadata.json  sizes, classes, PCA basis and meanings, training-config hash, opset, checksums
@@ -43,6 +44,7 @@ def graph_inputs(meta: dict[str, Any]) -> dict[str, dict[str, list]]:
     shapes = {"encoder": {"images": [1, n, 3, s, s]},
               "pose": {"half_image": [1, 3, s, s // 2], "slsr": [1, t, dim]},
               "render": {"slsr": [1, t, dim], "latent": [1, d], "uv": [1, -1, 2]},
+              "segment": {"slsr": [1, t, dim], "latent": [1, d], "uv": [1, -1, 2]},
               "epe": {"slsr": [1, t, dim], "latent_1": [1, d], "latent_2": [1, d]}}
     return {k: v for k, v in shapes.items() if k in meta["graphs"]}
 
@@ -103,11 +105,14 @@ def export_model(run: Path, out: Path) -> dict[str, Any]:
     slsr = torch.zeros(1, meta["tokens"], m.dim)
     latent_in = torch.zeros(1, d)
     pixels = torch.export.Dim("pixels", min=1, max=PIXELS_MAX)
-    seg = heads["segmentation"][1] if "segmentation" in heads else None
+    pixel_inputs = (slsr, latent_in, torch.rand(1, 64, 2) * s)
+    dynamic = {"slsr": None, "latent": None, "uv": {1: pixels}}
     jobs = [("encoder", EncodeGraph(model), (torch.rand(1, n, 3, s, s),), ["images"], ["slsr"], None),
             ("pose", PoseGraph(model), (torch.rand(1, 3, s, s // 2), slsr), ["half_image", "slsr"], ["latent"], None),
-            ("render", RenderGraph(model, seg), (slsr, latent_in, torch.rand(1, 64, 2) * s), ["slsr", "latent", "uv"],
-             ["rgb", "logits"] if seg is not None else ["rgb"], {"slsr": None, "latent": None, "uv": {1: pixels}})]
+            ("render", RenderGraph(model), pixel_inputs, ["slsr", "latent", "uv"], ["rgb"], dynamic)]
+    if "segmentation" in heads:
+        jobs.append(("segment", RenderGraph(model, heads["segmentation"][1]), pixel_inputs, ["slsr", "latent", "uv"],
+                     ["logits"], dynamic))
     if "epe" in heads:
         # distinct example tensors: the exporter merges inputs that alias one tensor into one
         jobs.append(("epe", EPEGraph(heads["epe"][1], heads["epe"][2]["position_std"]),
@@ -137,8 +142,9 @@ def build_torch_graphs(weights: dict[str, Any]) -> dict[str, torch.nn.Module]:
         head = build_head(model_cfg, from_dict(HeadConfig, state["config"]))
         head.load_state_dict(state["head"])
         heads[name] = (head, state)
-    graphs = {"encoder": EncodeGraph(model), "pose": PoseGraph(model),
-              "render": RenderGraph(model, heads["segmentation"][0] if "segmentation" in heads else None)}
+    graphs = {"encoder": EncodeGraph(model), "pose": PoseGraph(model), "render": RenderGraph(model)}
+    if "segmentation" in heads:
+        graphs["segment"] = RenderGraph(model, heads["segmentation"][0])
     if "epe" in heads:
         graphs["epe"] = EPEGraph(heads["epe"][0], heads["epe"][1]["position_std"])
     return {k: g.eval() for k, g in graphs.items()}

@@ -34,19 +34,19 @@ class PoseGraph(nn.Module):
 
 
 class RenderGraph(nn.Module):
-    """SLSR (B, T, dim), latent (B, D), uv (B, R, 2) pixel coordinates → RGB (B, R, 3) in [0, 1]
-    and, with a segmentation head, class logits (B, R, C)."""
+    """SLSR (B, T, dim), latent (B, D), uv (B, R, 2) pixel coordinates → RGB (B, R, 3) in [0, 1],
+    or, given the segmentation head as `decoder`, class logits (B, R, C). Two graphs rather than
+    one with two outputs: each decoder costs as much as the other, and most calls want one."""
 
-    def __init__(self, model: SceneModel, segmentation: nn.Module | None = None):
+    def __init__(self, model: SceneModel, decoder: nn.Module | None = None):
         super().__init__()
-        self.model, self.segmentation = model, segmentation
+        self.model, self.decoder = model, decoder
 
-    def forward(self, slsr: torch.Tensor, latent: torch.Tensor, uv: torch.Tensor):
+    def forward(self, slsr: torch.Tensor, latent: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
         query = self.model.query_input(uv[:, None], latent[:, None])
-        rgb = self.model.render(slsr, query)[:, 0].clamp(0, 1)
-        if self.segmentation is None:
-            return rgb
-        return rgb, self.segmentation(query, slsr)[:, 0]
+        if self.decoder is not None:
+            return self.decoder(query, slsr)[:, 0]
+        return self.model.render(slsr, query)[:, 0].clamp(0, 1)
 
 
 class EPEGraph(nn.Module):

@@ -3,7 +3,8 @@ TensorRT version, run on torch CUDA tensors as device buffers (name-based tensor
 `execute_async_v3`). Importing this module never needs TensorRT or a GPU; constructing the
 engine does, and says so in one line.
 
-The equivalent command line for one graph (what this builds, e.g. on a Jetson):
+The equivalent command line for one graph (what this builds, e.g. on a Jetson; segment.onnx
+takes the same uv shapes):
     trtexec --onnx=render.onnx --fp16 --saveEngine=render.plan \
             --minShapes=uv:1x1x2 --optShapes=uv:1x4096x2 --maxShapes=uv:1x16384x2
 """
@@ -111,5 +112,5 @@ class TensorRTEngine(Engine):
         self.stream.synchronize()
         return [o.cpu().numpy() for o in outputs]
 
-    def _render(self, slsr, latent, uv, chunk):
-        return super()._render(slsr, latent, uv, min(chunk, self.render_chunk))
+    def _render(self, slsr, latent, uv, chunk, graph="render"):
+        return super()._render(slsr, latent, uv, min(chunk, self.render_chunk), graph)
