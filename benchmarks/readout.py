@@ -5,6 +5,7 @@ and rotation on rig data), the segmentation head (mIoU, overlay figure). Steps w
 already exist in the run are reused, so a cut-short run resumes.
 
 Usage: python benchmarks/readout.py --run runs/table1/model_tiny_32px/dome_rust --name dome [--head-steps 600]
+       [--data DATASET_WITH_500_TEST_SCENES]
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ def main() -> int:
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--name", required=True, help="suffix of the result files")
     parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--data", type=Path, help="dataset whose test split the latent analysis uses (default: the run's; "
+                        "the same generator settings with a larger test split give more distinct held-out scenes)")
     parser.add_argument("--head-steps", type=int, default=600)
     args = parser.parse_args()
     run = args.run
-    step(["analyze_latent.py", "--run", str(run), "--samples", str(args.samples)], run / "latent" / "results.json")
+    data = ["--data", str(args.data)] if args.data else []
+    step(["analyze_latent.py", "--run", str(run), "--samples", str(args.samples), *data], run / "latent" / "results.json")
     for head in ("epe", "segmentation"):
         step(["train_heads.py", "--run", str(run), "--head", head, "--steps", str(args.head_steps)],
              run / "heads" / f"{head}.json")

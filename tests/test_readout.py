@@ -2,6 +2,7 @@
 EPE and segmentation heads on a frozen model, and their command-line errors."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -122,7 +123,12 @@ def test_analyze_latent_writes_basis_figures_and_results(rust_run):
 def test_readout_cli_errors_are_one_line(rust_run, dome_dir, tmp_path):
     srt = tmp_path / "srt"
     Trainer(tiny(dome_dir, "steps=1", "model.variant=srt", "eval_every=1"), srt, progress=False).train()
+    untrained = tmp_path / "untrained"  # a run that was configured but never reached a checkpoint
+    untrained.mkdir()
+    shutil.copyfile(rust_run / "config.yaml", untrained / "config.yaml")
     cases = [
+        ("train_heads.py", ["--run", str(untrained), "--head", "epe"], "has no usable checkpoint yet"),
+        ("analyze_latent.py", ["--run", str(untrained)], "has no usable checkpoint yet"),
         ("train_heads.py", ["--run", str(tmp_path / "none"), "--head", "epe"], "is not a training run"),
         ("train_heads.py", ["--run", str(rust_run), "--head", "depth"], "invalid choice: 'depth'"),
         ("train_heads.py", ["--run", str(srt), "--head", "epe"], "must be a rust model, not srt"),
