@@ -7,8 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
+import yaml
 
 from rust_perception.errors import UserError
+from rust_perception.io import sha256_file
 from rust_perception.runtime.engine import (EngineInputError, OnnxRuntimeEngine, TorchEngine, available_backends,
                                             create_engine, load_metadata)
 from rust_perception.runtime.export import METADATA, export_model
@@ -63,6 +65,11 @@ def test_metadata_round_trip_and_auto_backend(model_dir):
     assert [c["name"] for c in meta["classes"]][:2] == ["sky", "ground"] and meta["segmentation"] and meta["epe"]
     assert len(meta["latent_space"]["pca"]["components"]) == 8 and len(meta["training_config_sha256"]) == 64
     assert set(meta["graphs"]) == {"encoder", "pose", "render", "segment", "epe"} and meta["opset"] == 18
+    run = model_dir.parent / "run"  # what export read: the metadata must carry the run's values, not defaults
+    saved = json.loads((run / "latent_space.json").read_text())
+    assert meta["latent_space"]["pca"]["components"] == saved["pca"]["components"]
+    assert meta["training_config_sha256"] == sha256_file(run / "config.yaml")
+    assert meta["dim"] == yaml.safe_load((run / "config.yaml").read_text())["model"]["dim"]
     assert available_backends()[-1] == "torch"
     assert create_engine(model_dir, "auto").name == available_backends()[0]
 

@@ -1,5 +1,6 @@
-"""TensorRT 10 backend: FP16 engines built from the exported ONNX graphs, cached per device and
-TensorRT version, run on torch CUDA tensors as device buffers (name-based tensor API,
+"""TensorRT 10 backend: FP16 engines built from the exported ONNX graphs, cached per device,
+TensorRT version and graph checksum (a re-export into the same model directory never reuses a stale
+engine), run on torch CUDA tensors as device buffers (name-based tensor API,
 `execute_async_v3`). Importing this module never needs TensorRT or a GPU; constructing the
 engine does, and says so in one line.
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..io import atomic_write
-from .engine import Engine
+from .engine import Engine, check_graph_against_metadata
 
 log = logging.getLogger(__name__)
 # uv pixel-count range of the render graph's optimisation profile: (min, opt, max)
@@ -52,7 +53,7 @@ class TensorRTEngine(Engine):
         cache = Path(cache_dir or self.model_dir / "tensorrt") / f"{device}_trt{trt.__version__}_{'fp16' if fp16 else 'fp32'}"
         self.engines, self.contexts = {}, {}
         for name, g in self.meta["graphs"].items():
-            plan = cache / f"{name}.plan"
+            plan = cache / f"{name}_{g['sha256'][:16]}.plan"
             if not plan.is_file():
                 log.info("building TensorRT engine %s (one-off; cached in %s)", name, cache)
                 with atomic_write(plan) as handle:
@@ -60,6 +61,9 @@ class TensorRTEngine(Engine):
             engine = self.runtime.deserialize_cuda_engine(plan.read_bytes())
             if engine is None:
                 raise UserError(f"cached TensorRT engine {plan} cannot be loaded (delete it to rebuild)")
+            inputs = {n: list(engine.get_tensor_shape(n)) for n in map(engine.get_tensor_name, range(engine.num_io_tensors))
+                      if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT}
+            check_graph_against_metadata(name, plan, inputs, self.meta)
             self.engines[name], self.contexts[name] = engine, engine.create_execution_context()
         self.stream = torch.cuda.Stream()
         self.render_chunk = min(render_chunk, RENDER_PIXELS[2])
