@@ -7,12 +7,13 @@ Lifecycle: parameters are declared in `__init__`; configure loads the engine and
 publishers and subscriptions (a missing or broken model fails configure with the reason);
 activate starts the inference worker; deactivate stops it; cleanup releases the engine.
 Image callbacks only decode into bounded per-camera buffers; a timer in its own callback group
-runs inference, so a MultiThreadedExecutor keeps subscriptions flowing while it works.
+runs inference, so a MultiThreadedExecutor keeps subscriptions flowing while it works. Bad input
+(undecodable, empty or unstamped frames, timestamps jumping back, a silent camera) and failed
+inference steps are warned about (throttled), counted in /diagnostics, and survived.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -29,7 +30,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Float32MultiArray
 
 from rust_perception.errors import UserError
-from rust_perception.image_codec import ImageEncodingError, compressed_to_rgb8, fill_image_msg, image_msg_to_rgb8, resize_rgb
+from rust_perception.image_codec import compressed_to_rgb8, fill_image_msg, image_msg_to_rgb8, resize_rgb
 from rust_perception.scene_memory import Pipeline, PipelineConfig
 
 from .naming import camera_name, stamp_to_seconds
@@ -62,7 +63,7 @@ PARAMETERS = {
     "novel_view_frame_id": ("rust_novel_view_optical_frame", "frame id of the novel view"),
     "input_qos": ("sensor_data", "QoS of image subscriptions: sensor_data | default | reliable"),
     "output_qos": ("default", "QoS of publishers: default | reliable | sensor_data"),
-    "worker_period": (0.02, "seconds between inference worker ticks"),
+    "worker_period": (0.005, "seconds between inference worker ticks (a coarse tick makes outputs late)"),
     "diagnostics_period": (1.0, "seconds between /diagnostics messages"),
     "publish_tf": (False, "broadcast relative poses as TF <camera>_estimated frames under the reference's optical "
                           "frame (needs tf2_ros; never fights URDF extrinsics, which use other frame names)"),
@@ -76,8 +77,8 @@ class RustNode(LifecycleNode):
             self.declare_parameter(key, default, ParameterDescriptor(description=description))
         self.engine = self.pipeline = None
         self.subs, self.pubs, self.worker_timers = [], {}, []
-        self.lock = threading.Lock()
         self.bad_frames: dict[str, int] = {}
+        self.worker_errors = 0
         self.camera_info: dict[str, CameraInfo] = {}
         self.published: dict[str, int] = {}
         # one input group keeps each camera's frames in arrival order; inference has its own
@@ -109,6 +110,7 @@ class RustNode(LifecycleNode):
                              publish_relative_pose=self.p("publish_relative_pose") and self.engine.meta["epe"])
         self.pipeline = Pipeline(self.engine, cfg)
         self.reference_name = camera_name(reference)
+        self.silent = set(topics)  # warned about when a camera that sent goes silent
         self.get_logger().info(f"engine {self.engine.name} ({self.p('backend')}), model {self.p('model_dir')}, "
                                f"{len(topics)} cameras, reference {reference}")
         if self.p("publish_segmentation") and not self.engine.meta["segmentation"]:
@@ -176,15 +178,26 @@ class RustNode(LifecycleNode):
         pipeline = self.pipeline
         if pipeline is None or not self.worker_timers:
             return
-        try:
+        stamp = stamp_to_seconds(msg.header.stamp)
+        try:  # anything a corrupt message raises: count it, skip it, go on
+            if stamp == 0.0:  # it could be neither synchronised nor put on the outputs
+                raise ValueError("header stamp is zero: the driver does not stamp its images")
             rgb = compressed_to_rgb8(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb8(msg)
+            if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+                raise ValueError("image is empty (0 pixels)")
             rgb = resize_rgb(rgb, self.engine.size)
-        except (ImageEncodingError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001
             self.bad_frames[topic] = self.bad_frames.get(topic, 0) + 1
             self.get_logger().warning(f"{topic}: frame skipped ({exc})", throttle_duration_sec=5.0)
             return
-        with self.lock:
-            pipeline.add_frame(topic, stamp_to_seconds(msg.header.stamp), rgb)
+        result = pipeline.add_frame(topic, stamp, rgb)  # SceneMemory locks only its buffers
+        if result == "time_reset":
+            self.get_logger().warning(f"{topic}: timestamp jumped back more than stale_after "
+                                      f"({pipeline.cfg.stale_after} s; a bag loop, sim-time reset or driver "
+                                      f"restart?): buffers restarted on the new timeline", throttle_duration_sec=5.0)
+        elif result == "out_of_order":
+            self.get_logger().warning(f"{topic}: frame older than the newest dropped (timestamps jumping back)",
+                                      throttle_duration_sec=5.0)
 
     # ------------------------------------------------------------------ inference and output
     def _subscribed(self, key: str) -> bool:
@@ -192,6 +205,16 @@ class RustNode(LifecycleNode):
         return publisher is not None and publisher.get_subscription_count() > 0
 
     def work(self) -> None:
+        """Worker timer. An exception escaping a callback would stop the executor and the node, so
+        a failing inference step is logged (throttled), counted, and the next tick tries again."""
+        try:
+            self._work()
+        except Exception as exc:  # noqa: BLE001
+            self.worker_errors += 1
+            self.get_logger().error(f"inference step failed, skipped ({type(exc).__name__}: {exc})",
+                                    throttle_duration_sec=5.0)
+
+    def _work(self) -> None:
         pipeline = self.pipeline
         if pipeline is None:
             return
@@ -201,8 +224,7 @@ class RustNode(LifecycleNode):
             self._subscribed(f"seg/{t}") or self._subscribed(f"segcolor/{t}") for t in topics)
         cfg.publish_relative_pose = self.engine.meta["epe"] and self.p("publish_relative_pose") and any(
             self._subscribed(f"relative/{t}") for t in topics)
-        with self.lock:
-            out = pipeline.step(time.monotonic())
+        out = pipeline.step(time.monotonic())  # inference runs outside any lock the image callbacks take
         if out.stamp == 0.0:
             return
         stamp = rclpy.time.Time(seconds=out.stamp).to_msg()
@@ -265,24 +287,34 @@ class RustNode(LifecycleNode):
             info.distortion_model = ref.distortion_model
         return info
 
-    def publish_diagnostics(self) -> None:
-        if self.pipeline is None:
-            return
-        with self.lock:
-            stats, latency = self.pipeline.memory.stats(), self.pipeline.latency.summary()
-            live = self.pipeline.memory.live_cameras()
-        values = [KeyValue(key="backend", value=self.engine.name)]
+    def diagnostic_status(self) -> DiagnosticStatus:
+        """The node's /diagnostics entry; also warns when a camera that was sending goes silent."""
+        stats, latency = self.pipeline.memory.stats(), self.pipeline.latency.summary()
+        live = self.pipeline.memory.live_cameras()
+        values = [KeyValue(key="backend", value=self.engine.name),
+                  KeyValue(key="worker_errors", value=str(self.worker_errors))]
         values += [KeyValue(key=f"latency_ms/{k}", value=f"{v['mean_ms']:.1f} (max {v['max_ms']:.1f})") for k, v in latency.items()]
         silent = [t for t in self.pipeline.cfg.cameras if t not in live]
         for topic, s in stats.items():
             values.append(KeyValue(key=f"frames/{topic}", value=f"received {s['received']}, evicted {s['evicted']}, "
                                                                  f"out of order {s['out_of_order']}, "
+                                                                 f"time resets {s['time_resets']}, "
                                                                  f"bad {self.bad_frames.get(topic, 0)}"))
         values += [KeyValue(key=f"published/{k}", value=str(v)) for k, v in sorted(self.published.items())]
         status = DiagnosticStatus(name=f"{self.get_name()}: RUST", hardware_id=self.engine.name, values=values)
-        status.level = DiagnosticStatus.WARN if silent or any(self.bad_frames.values()) else DiagnosticStatus.OK
+        warn = silent or any(self.bad_frames.values()) or self.worker_errors
+        status.level = DiagnosticStatus.WARN if warn else DiagnosticStatus.OK
         status.message = f"silent cameras: {', '.join(silent)}" if silent else "ok"
-        msg = DiagnosticArray(status=[status])
+        if gone := sorted(set(silent) - self.silent):
+            self.get_logger().warning(f"silent (no frame for {self.pipeline.cfg.stale_after} s; left out until it "
+                                      f"sends again): {', '.join(gone)}", throttle_duration_sec=5.0)
+        self.silent = set(silent)
+        return status
+
+    def publish_diagnostics(self) -> None:
+        if self.pipeline is None:
+            return
+        msg = DiagnosticArray(status=[self.diagnostic_status()])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._publish("diagnostics", msg)
 

@@ -12,10 +12,17 @@ View-selection policy (documented for users in the README):
    then other cameras' — a moving rig's past views are extra viewpoints of the same street.
 A camera is silent when its newest frame is older than `stale_after` seconds (by the newest
 stamp seen on any camera); it is left out until it sends again.
+
+Timestamps jumping back: a frame older than its camera's newest is dropped and counted
+(`out_of_order`) — unless it is more than `stale_after` seconds older. Such a jump means the
+timeline restarted (a bag loop, a sim-time reset, a driver restart), so dropping would silence the
+camera for good: instead it is counted (`time_resets`), its camera's buffer restarts with it, and
+every camera's frames more than `stale_after` seconds after it (the old timeline) are forgotten.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,24 +38,39 @@ class Frame:
 
 
 class CameraBuffer:
-    """Bounded buffer of one camera's newest frames. Counts: `evicted` — pushed out by newer
-    frames unused (normal: the SLSR is re-encoded less often than cameras send); `out_of_order` —
-    older than the newest frame (timestamps jumping back), rejected."""
+    """Bounded buffer of one camera's newest frames, oldest first. Counts: `evicted` — pushed out
+    by newer frames unused (normal: the SLSR is re-encoded less often than cameras send);
+    `out_of_order` — older than the newest frame, rejected; `time_resets` — more than
+    `reset_after` seconds older than the newest: a new timeline, which replaces the buffer."""
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, reset_after: float = np.inf):
         self.frames: deque[Frame] = deque(maxlen=capacity)
+        self.reset_after = reset_after
         self.evicted = 0
         self.out_of_order = 0
+        self.time_resets = 0
         self.received = 0
 
-    def add(self, frame: Frame) -> None:
-        if self.frames and frame.stamp < self.frames[-1].stamp:
+    def add(self, frame: Frame) -> str:
+        """Returns what happened to the frame: "added", "out_of_order" or "time_reset"."""
+        result = "added"
+        if self.frames and self.frames[-1].stamp - frame.stamp > self.reset_after:
+            self.frames.clear()
+            self.time_resets += 1
+            result = "time_reset"
+        elif self.frames and frame.stamp < self.frames[-1].stamp:
             self.out_of_order += 1
-            return
+            return "out_of_order"
         if len(self.frames) == self.frames.maxlen:
             self.evicted += 1
         self.frames.append(frame)
         self.received += 1
+        return result
+
+    def forget_after(self, stamp: float) -> None:
+        """Drop frames stamped after `stamp`: the old timeline, once another camera's restarted."""
+        while self.frames and self.frames[-1].stamp > stamp:
+            self.frames.pop()
 
     def newest(self) -> Frame | None:
         return self.frames[-1] if self.frames else None
@@ -58,6 +80,10 @@ class CameraBuffer:
 
 
 class SceneMemory:
+    """Every camera's buffer, and the view-selection policy over them. Thread-safe: a node's image
+    callbacks add frames while its worker runs inference, and the lock is held only for buffer
+    access — never across an encode or render, which would stall the callbacks and drop frames."""
+
     def __init__(self, cameras: list[str], reference: str, num_inputs: int, capacity: int = 4,
                  sync_tolerance: float = 0.05, stale_after: float = 1.0):
         if reference not in cameras:
@@ -66,24 +92,43 @@ class SceneMemory:
             raise ValueError("capacity and num_inputs must be >= 1")
         self.cameras, self.reference, self.num_inputs = list(cameras), reference, num_inputs
         self.sync_tolerance, self.stale_after = sync_tolerance, stale_after
-        self.buffers = {c: CameraBuffer(capacity) for c in cameras}
+        self.buffers = {c: CameraBuffer(capacity, reset_after=stale_after) for c in cameras}
+        self.lock = threading.RLock()
 
-    def add(self, frame: Frame) -> None:
+    def add(self, frame: Frame) -> str:
+        """Buffers the frame; returns `CameraBuffer.add`'s result. After a time reset the other
+        cameras' old-timeline frames are dropped too, or they would make the new ones look stale."""
         if frame.camera not in self.buffers:
             raise KeyError(f"frame from unknown camera {frame.camera!r}")
-        self.buffers[frame.camera].add(frame)
+        with self.lock:
+            result = self.buffers[frame.camera].add(frame)
+            if result == "time_reset":
+                for buffer in self.buffers.values():
+                    buffer.forget_after(frame.stamp + self.stale_after)
+        return result
+
+    def newest(self, camera: str) -> Frame | None:
+        with self.lock:
+            return self.buffers[camera].newest()
 
     def latest_stamp(self) -> float | None:
-        stamps = [b.newest().stamp for b in self.buffers.values() if b.newest() is not None]
+        with self.lock:
+            stamps = [b.newest().stamp for b in self.buffers.values() if b.newest() is not None]
         return max(stamps) if stamps else None
 
     def live_cameras(self) -> list[str]:
-        now = self.latest_stamp()
-        return [c for c in self.cameras if (f := self.buffers[c].newest()) is not None and now - f.stamp <= self.stale_after]
+        with self.lock:
+            now = self.latest_stamp()
+            return [c for c in self.cameras
+                    if (f := self.buffers[c].newest()) is not None and now - f.stamp <= self.stale_after]
 
     def select_views(self) -> list[Frame] | None:
         """num_inputs frames by the policy above, or None while the reference camera is silent
         or too few frames exist."""
+        with self.lock:
+            return self._select_views()
+
+    def _select_views(self) -> list[Frame] | None:
         live = self.live_cameras()
         if self.reference not in live:
             return None
@@ -109,8 +154,9 @@ class SceneMemory:
         return chosen if len(chosen) == self.num_inputs else None
 
     def stats(self) -> dict[str, dict[str, int]]:
-        return {c: {"received": b.received, "evicted": b.evicted, "out_of_order": b.out_of_order,
-                    "buffered": len(b.frames)} for c, b in self.buffers.items()}
+        with self.lock:
+            return {c: {"received": b.received, "evicted": b.evicted, "out_of_order": b.out_of_order,
+                        "time_resets": b.time_resets, "buffered": len(b.frames)} for c, b in self.buffers.items()}
 
 
 @dataclass
@@ -144,16 +190,21 @@ class Outputs:
 
 
 class LatencyStats:
+    """Milliseconds of the last `window` calls per stage; read by diagnostics while the worker adds."""
+
     def __init__(self, window: int = 100):
         self.samples: dict[str, deque] = {}
         self.window = window
+        self.lock = threading.Lock()
 
     def add(self, name: str, seconds: float) -> None:
-        self.samples.setdefault(name, deque(maxlen=self.window)).append(seconds * 1000.0)
+        with self.lock:
+            self.samples.setdefault(name, deque(maxlen=self.window)).append(seconds * 1000.0)
 
     def summary(self) -> dict[str, dict[str, float]]:
-        return {k: {"mean_ms": round(float(np.mean(v)), 2), "max_ms": round(float(np.max(v)), 2), "n": len(v)}
-                for k, v in self.samples.items() if v}
+        with self.lock:
+            return {k: {"mean_ms": round(float(np.mean(v)), 2), "max_ms": round(float(np.max(v)), 2), "n": len(v)}
+                    for k, v in self.samples.items() if v}
 
 
 class Pipeline:
@@ -177,9 +228,10 @@ class Pipeline:
 
             self.pca, self.meanings = PCA.from_dict(latent_space["pca"]), latent_space["meanings"]
 
-    def add_frame(self, camera: str, stamp: float, rgb: np.ndarray) -> None:
-        """rgb: (S, S, 3) uint8 at the model's size (the node resizes)."""
-        self.memory.add(Frame(camera, stamp, rgb))
+    def add_frame(self, camera: str, stamp: float, rgb: np.ndarray) -> str:
+        """rgb: (S, S, 3) uint8 at the model's size (the node resizes). Returns `SceneMemory.add`'s
+        result, for the caller to warn about time going backwards."""
+        return self.memory.add(Frame(camera, stamp, rgb))
 
     def _timed(self, name, fn, *args):
         start = self.clock()
@@ -205,21 +257,32 @@ class Pipeline:
         except ValueError:
             return reference_latent
 
+    def _due(self, name: str, period: float, now: float) -> bool:
+        return now - self.last[name] >= period
+
+    def _done(self, name: str, period: float, now: float) -> None:
+        """Next due time on a fixed grid (last + period, not now + period), so the worker tick's
+        lateness does not add up: 10 Hz stays 10 Hz. More than a period behind (a slow step, or
+        outputs off), the grid restarts at `now` instead of bursting to catch up."""
+        late = now - self.last[name]
+        self.last[name] = self.last[name] + period if late < 2 * period else now
+
     def step(self, now: float) -> Outputs:
         cfg, out = self.cfg, Outputs()
-        if now - self.last["encode"] >= cfg.slsr_period:
+        if self._due("encode", cfg.slsr_period, now):
             views = self.memory.select_views()
             if views is not None:
                 self.slsr = self._timed("encode", self.engine.encode, [f.image for f in views])
-                self.views, self.last["encode"], out.encoded = views, now, True
+                self.views, out.encoded = views, True
+                self._done("encode", cfg.slsr_period, now)
         if self.slsr is None:
             return out
         out.stamp = self.views[0].stamp
         reference_latent = None
-        if now - self.last["pose"] >= 1.0 / cfg.pose_rate:
-            self.last["pose"] = now
+        if self._due("pose", 1.0 / cfg.pose_rate, now):
+            self._done("pose", 1.0 / cfg.pose_rate, now)
             for camera in self.memory.live_cameras():
-                frame = self.memory.buffers[camera].newest()
+                frame = self.memory.newest(camera)
                 out.latent_poses[camera] = self._timed("pose", self.engine.estimate_pose, self.slsr, frame.image)
             reference_latent = out.latent_poses.get(cfg.reference_camera)
             if cfg.publish_relative_pose and self.engine.meta["epe"] and reference_latent is not None:
@@ -230,10 +293,10 @@ class Pipeline:
             if cfg.publish_segmentation and self.engine.meta["segmentation"]:
                 for camera, latent in out.latent_poses.items():
                     out.segmentation[camera] = self._timed("segment", self.engine.segment, self.slsr, latent)
-        if cfg.render and now - self.last["render"] >= 1.0 / cfg.render_rate:
+        if cfg.render and self._due("render", 1.0 / cfg.render_rate, now):
             if reference_latent is None:
                 reference_latent = self._timed("pose", self.engine.estimate_pose, self.slsr, self.views[0].image)
-            self.last["render"] = now
+            self._done("render", 1.0 / cfg.render_rate, now)
             out.novel_view = self._timed("render", self.engine.render_image, self.slsr,
                                          self.novel_latent(reference_latent), cfg.render_size or None)
         return out

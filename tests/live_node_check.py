@@ -2,7 +2,8 @@
 
 Starts the node process with config/node.yaml, drives its lifecycle through services, plays a
 generated 6-camera street-rig sequence as sensor_msgs/Image at 10 Hz, records every output
-topic, silences one camera for a while, then deactivates and cleans up. Writes what it saw to
+topic, sends bad frames, silences one camera for a while, jumps the stamps 100 s back (a bag
+loop), then deactivates and cleans up. Writes what it saw to
 the JSON file given as the second argument; the test makes the assertions.
 
 The caller sets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and its own ROS_DOMAIN_ID.
@@ -84,12 +85,12 @@ def main(model_dir: str, out_path: str, size: int) -> int:
     frames = [(s["rgb"][p * 6 : p * 6 + 6]) for s in scenes for p in range(3)]  # rig captures, 6 cameras each
     sent_reference = {}
 
-    def play(seconds, silent=()):
+    def play(seconds, silent=(), offset=0.0):
         start = time.monotonic()
         k = 0
         while time.monotonic() - start < seconds:
             capture = frames[(k // 5) % len(frames)]  # each capture held for 0.5 s: a slowly moving rig
-            stamp = node.get_clock().now().to_msg()
+            stamp = rclpy.time.Time(nanoseconds=node.get_clock().now().nanoseconds + int(offset * 1e9)).to_msg()
             for i, cam in enumerate(CAMS):
                 if cam in silent:
                     continue
@@ -116,22 +117,29 @@ def main(model_dir: str, out_path: str, size: int) -> int:
         bad.encoding = "yuv422"  # unsupported
         short = fill_image_msg(Image(), frames[0][1], "rgb8")
         short.data = bytes(short.data)[:100]  # truncated garbage
-        for msg in (bad, short):
+        empty = fill_image_msg(Image(), frames[0][1][:0, :0], "rgb8")  # 0×0
+        for msg in (bad, short, empty):
             msg.header.stamp = node.get_clock().now().to_msg()
             pubs[CAMS[1]].publish(msg)
+        pubs[CAMS[1]].publish(fill_image_msg(Image(), frames[0][1], "rgb8"))  # stamp 0
         play(2.0, silent={CAMS[3]})  # a camera goes silent
         silent_diag = [m for _, m in received.get("/diagnostics", [])][-1:]
         cam3 = f"/rust_node/latent_pose/{NAMES[3]}"
         during = len(received.get(cam3, []))
         play(3.0)  # and comes back
         report["after_recovery_latent_cam3"] = len(received.get(cam3, [])) - during
+        before = len(received.get("/rust_node/novel_view/image", []))
+        play(2.0, offset=-100.0)  # the stamps jump 100 s back, as when a bag loops
+        jumped = [m for _, m in received.get("/rust_node/novel_view/image", [])[before:]]
+        report["novel_after_time_jump"] = sum(m.header.stamp.sec < time.time() - 50 for m in jumped)
         transition("deactivate", Transition.TRANSITION_DEACTIVATE)
         before = len(received.get("/rust_node/novel_view/image", []))
         play(1.0)
         report["novel_after_deactivate"] = len(received.get("/rust_node/novel_view/image", [])) - before
         transition("cleanup", Transition.TRANSITION_CLEANUP)
-        report["bad_frames_diagnostics"] = [kv.value for _, d in received.get("/diagnostics", []) for st in d.status
-                                            for kv in st.values if kv.key == f"frames/{CAMS[1]}"][-1:]
+        last = [d for _, d in received.get("/diagnostics", [])][-1:]
+        report["frames_diagnostics"] = {kv.key[len("frames/"):]: kv.value for d in last for st in d.status
+                                        for kv in st.values if kv.key.startswith("frames/")}
         set_params = node.create_client(SetParameters, "/rust_node/set_parameters")
         missing = Parameter(name="model_dir", value=ParameterValue(type=ParameterType.PARAMETER_STRING,
                                                                    string_value="/nonexistent/model"))

@@ -1,32 +1,24 @@
 """rust_node live with real rclpy (ROS 2 Jazzy wheels): lifecycle, every output topic's type,
-rate, frame ids, sizes and encodings, reconstruction of the reference camera, and a camera that
-goes silent and recovers. DDS stays on loopback: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, a
-per-run ROS_DOMAIN_ID (conftest.py), and `unshare -n` (a private network namespace) when we are
-root and it exists."""
+rate, frame ids, sizes and encodings, reconstruction of the reference camera, a camera that goes
+silent and recovers, bad frames, timestamps jumping back, and a failing inference step. DDS
+stays on loopback: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, a per-run ROS_DOMAIN_ID
+(conftest.py), and `unshare -n` (a private network namespace) when we are root and it exists."""
 
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, isolated
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("rclpy") is None or importlib.util.find_spec("lifecycle_msgs") is None,
     reason="ROS 2 wheels are not installed (pip install -r requirements-test.txt installs ros-jazzy-rclpy & co.)")
 
 NAMES = [f"rig_cam{i}" for i in range(6)]
-
-
-def isolated(command: list[str]) -> list[str]:
-    """`command` inside a fresh network namespace with only loopback up, where possible."""
-    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
-        return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
-    return command
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +31,18 @@ def live(model_dir, tmp_path_factory):
     report = json.loads(out.read_text())
     assert not report["errors"], (report["errors"], report["node_log"])
     return report
+
+
+@pytest.fixture(scope="module")
+def robustness(model_dir, tmp_path_factory):
+    """The node's callbacks called in-process with bad input and an injected inference failure;
+    returns (report, log)."""
+    out = tmp_path_factory.mktemp("robustness") / "report.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    result = subprocess.run(isolated([sys.executable, str(ROOT / "tests" / "node_robustness_check.py"), str(model_dir),
+                                      str(out)]), env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0 and out.is_file(), result.stderr[-3000:]
+    return json.loads(out.read_text()), result.stdout + result.stderr
 
 
 def test_lifecycle_transitions(live):
@@ -54,8 +58,45 @@ def test_lifecycle_transitions(live):
 
 
 def test_bad_frames_are_counted_and_warned_about_without_stopping(live):
-    assert live["bad_frames_diagnostics"] and live["bad_frames_diagnostics"][0].endswith("bad 2"), live["bad_frames_diagnostics"]
+    # unsupported encoding, truncated data, 0×0, zero stamp
+    assert live["frames_diagnostics"]["rig/cam1/image_raw"].endswith("bad 4"), live["frames_diagnostics"]
     assert "rig/cam1/image_raw: frame skipped (image encoding 'yuv422' is not supported" in live["node_log"]
+
+
+def test_a_bag_loop_restarts_the_timeline_and_outputs_follow(live):
+    resets = sum(int(v.split("time resets ")[1].split(",")[0]) for v in live["frames_diagnostics"].values())
+    assert resets >= 1, live["frames_diagnostics"]
+    assert "timestamp jumped back more than stale_after (0.6 s" in live["node_log"]
+    assert live["novel_after_time_jump"] >= 3  # 4 Hz for 2 s, stamped on the new timeline
+
+
+def test_unstamped_and_empty_frames_are_rejected_and_warned_about(robustness):
+    report, log = robustness
+    assert report["values"]["frames/cam1/image_raw"].endswith("bad 2"), report["values"]
+    assert "cam1/image_raw: frame skipped (header stamp is zero: the driver does not stamp its images)" in log
+    assert "cam1/image_raw: frame skipped (image is empty (0 pixels))" in log
+
+
+def test_late_frames_are_dropped_and_a_time_jump_restarts_the_buffers(robustness):
+    report, log = robustness
+    assert "out of order 1, time resets 1," in report["values"]["frames/cam0/image_raw"], report["values"]
+    assert "frame older than the newest dropped" in log and "timestamp jumped back more than stale_after" in log
+    assert report["live_after_reset"] == ["cam0/image_raw", "cam1/image_raw"]  # both on the new timeline
+
+
+def test_a_failing_inference_step_is_logged_counted_and_survived(robustness):
+    report, log = robustness
+    assert report["configure"] == report["activate"] == "SUCCESS"
+    assert report["worker_errors"] == 3 and report["values"]["worker_errors"] == "3" and report["level"] == 1
+    assert log.count("inference step failed, skipped (RuntimeError: injected inference failure)") == 1  # throttled
+    assert report["encodes"] == 2  # the tick after the failures re-encoded as due
+
+
+def test_image_callbacks_do_not_wait_for_inference(robustness):
+    """While an encode is held for 2 s, a frame still goes straight into the buffers (inference runs
+    outside the buffers' lock; holding one lock across both dropped frames under load)."""
+    report, _ = robustness
+    assert report["callback_ms_during_inference"] < 1000, report["callback_ms_during_inference"]
 
 
 def test_every_output_topic_type_rate_frame_and_encoding(live):
@@ -86,7 +127,11 @@ def test_reference_camera_is_reconstructed(live):
     assert live["reference_psnr"] > live["noise_psnr"] + 2.0
 
 
-def test_a_silent_camera_is_reported_and_recovers(live):
+def test_a_silent_camera_is_reported_and_recovers(live, robustness):
     assert any(s["level"] == 1 and "rig/cam3/image_raw" in s["message"] for s in live["silent_diagnostics"]), live["silent_diagnostics"]
+    assert "silent (no frame for 0.6 s; left out until it sends again): rig/cam3/image_raw" in live["node_log"]
+    report, log = robustness
+    assert report["silent_status"] == "silent cameras: cam1/image_raw"
+    assert "silent (no frame for 0.5 s; left out until it sends again): cam1/image_raw" in log
     assert live["after_recovery_latent_cam3"] >= 3  # ~2 Hz for 3 s once it sends again
     assert "Traceback" not in live["node_log"], live["node_log"]

@@ -1,5 +1,6 @@
 """The node's ROS-free behaviour: buffers, time sync, the view-selection policy, silent cameras,
-and the pipeline's schedule of outputs with a real exported model."""
+timestamps jumping back, and the pipeline's schedule of outputs (with a real exported model, and
+on a fake clock)."""
 
 import numpy as np
 import pytest
@@ -85,3 +86,62 @@ def test_pipeline_schedules_encodes_poses_segmentation_and_renders(model_dir):
     assert not np.array_equal(third.novel_view, first.novel_view)  # the traversal moved the latent
     stats = pipeline.latency.summary()
     assert stats["encode"]["n"] == 1 and stats["render"]["n"] == 2 and stats["pose"]["mean_ms"] > 0
+
+
+def test_a_large_jump_back_restarts_the_timeline_and_a_small_one_is_dropped():
+    buf = CameraBuffer(capacity=3, reset_after=1.0)
+    for t in (10.0, 10.1, 10.2):
+        assert buf.add(frame("c", t)) == "added"
+    assert buf.add(frame("c", 9.5)) == "out_of_order"  # 0.7 s back: a late frame, dropped
+    assert buf.add(frame("c", 0.0)) == "time_reset"  # 10.2 s back: a bag loop, a sim-time reset
+    assert [f.stamp for f in buf.frames] == [0.0] and buf.time_resets == 1 and buf.out_of_order == 1
+    assert buf.add(frame("c", 0.1)) == "added" and buf.received == 5
+
+
+def test_after_a_time_reset_all_cameras_follow_the_new_timeline():
+    """Every camera of a looping bag jumps back: the first to do so must not be left looking stale
+    next to the others' old-timeline frames, nor a camera that stopped hold the clock forever."""
+    memory = SceneMemory(CAMS[:3], reference="cam0", num_inputs=3, stale_after=0.5)
+    for t in (20.0, 20.1):
+        for cam in CAMS[:3]:
+            memory.add(frame(cam, t))
+    assert memory.add(frame("cam0", 0.0)) == "time_reset"
+    assert memory.latest_stamp() == 0.0 and memory.live_cameras() == ["cam0"]  # old frames forgotten
+    assert memory.add(frame("cam1", 0.01)) == "added"  # its buffer already restarted: no second reset
+    memory.add(frame("cam0", 0.1))
+    assert [(v.camera, v.stamp) for v in memory.select_views()] == [("cam0", 0.1), ("cam0", 0.0), ("cam1", 0.01)]
+    assert [s["time_resets"] for s in memory.stats().values()] == [1, 0, 0]
+    assert memory.live_cameras() == ["cam0", "cam1"]  # cam2 never came back: silent, not blocking
+
+
+class FakeEngine:
+    meta = {"num_inputs": 2, "epe": False, "segmentation": False}
+
+    def encode(self, images):
+        return np.zeros(4)
+
+    def estimate_pose(self, slsr, image):
+        return np.zeros(8)
+
+    def render_image(self, slsr, latent, size):
+        return np.zeros((8, 8, 3), np.uint8)
+
+
+def test_output_rates_hold_on_a_fixed_grid_however_late_the_worker_ticks():
+    """A 10 Hz request ticked every 7 ms: rescheduling from the tick (now + period) would give a
+    render every 105 ms, 9.5 Hz; the fixed grid gives 10 per simulated second."""
+    pipeline = Pipeline(FakeEngine(), PipelineConfig(cameras=["cam0"], reference_camera="cam0", slsr_period=0.2,
+                                                    render_rate=10.0, pose_rate=2.0))
+    renders, poses = [], []
+    for k in range(10 * 1000 // 7):  # 10 simulated seconds
+        now = k * 0.007
+        pipeline.add_frame("cam0", now, np.zeros((8, 8, 3), np.uint8))
+        out = pipeline.step(now)
+        renders += [now] * (out.novel_view is not None)
+        poses += [now] * bool(out.latent_poses)
+    per_second = np.bincount(np.floor(np.array(renders)).astype(int))
+    assert per_second.tolist() == [10] * 10, per_second
+    assert len(poses) == 20 and pipeline.latency.summary()["encode"]["n"] == 50
+    # a step stalled for a second is followed by one render, not a burst of ten
+    late = [pipeline.step(12.0 + k * 0.007).novel_view is not None for k in range(10)]
+    assert late == [True] + [False] * 9

@@ -1,0 +1,94 @@
+"""In-process check of rust_node's handling of bad input and failing inference, run by
+tests/test_node_live.py inside `unshare -n`: the node's own callbacks are called directly, with
+synthetic stamps, so nothing depends on timing. Writes what it saw to the JSON file given as the
+second argument (its log goes to stderr, which the test reads); the test makes the assertions.
+
+The caller sets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and its own ROS_DOMAIN_ID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+
+from ros2_rust_node.node import RustNode
+from rust_perception.image_codec import fill_image_msg
+
+CAMS = ["cam0/image_raw", "cam1/image_raw"]
+
+
+def image(stamp: float, size: int = 32) -> Image:
+    msg = fill_image_msg(Image(), np.full((size, size, 3), 128, np.uint8), "rgb8")
+    msg.header.stamp = Time(sec=int(stamp), nanosec=round(stamp % 1 * 1e9))
+    return msg
+
+
+def main(model_dir: str, out_path: str) -> int:
+    assert os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST", "refusing to start DDS beyond localhost"
+    rclpy.init()
+    node = RustNode(parameter_overrides=[Parameter("model_dir", value=model_dir), Parameter("camera_topics", value=CAMS),
+                                         Parameter("backend", value="onnxruntime"), Parameter("stale_after", value=0.5)])
+    report = {"configure": node.trigger_configure().name, "activate": node.trigger_activate().name}
+    for t in (100.0, 100.1, 100.2):
+        for cam in CAMS:
+            node.on_image(cam, image(t))
+    node.work()
+    node.diagnostic_status()  # as the diagnostics timer does: both cameras sending
+
+    def boom(now):
+        raise RuntimeError("injected inference failure")
+
+    node.pipeline.step = boom  # an unexpected exception from inference, three ticks in a row
+    for _ in range(3):
+        node.work()
+    del node.pipeline.step
+    time.sleep(0.6)
+    node.work()  # and the next tick, a re-encode due, works again
+    report["worker_errors"] = node.worker_errors
+    report["encodes"] = node.pipeline.latency.summary()["encode"]["n"]
+
+    # image callbacks never wait for inference: hold the next encode until a timer releases it
+    release, encode = threading.Event(), node.engine.encode
+    node.engine.encode = lambda views: release.wait(10) and encode(views)
+    time.sleep(0.6)
+    worker = threading.Thread(target=node.work)
+    worker.start()
+    time.sleep(0.2)  # the worker is inside the encode now
+    threading.Timer(2.0, release.set).start()
+    start = time.perf_counter()
+    node.on_image(CAMS[0], image(100.25))
+    report["callback_ms_during_inference"] = (time.perf_counter() - start) * 1000
+    worker.join()
+    del node.engine.encode
+
+    node.on_image(CAMS[1], image(0.0))  # a zero stamp
+    time.sleep(5.1)  # past the throttle of the bad-frame warning, so the second reason is logged too
+    node.on_image(CAMS[1], image(100.3, size=0))  # 0×0
+    for t in (100.3, 100.4, 100.5, 100.6, 100.7, 100.8):  # cam1 goes silent
+        node.on_image(CAMS[0], image(t))
+    report["silent_status"] = node.diagnostic_status().message
+    node.on_image(CAMS[0], image(100.75))  # a late frame: dropped
+    node.on_image(CAMS[0], image(3.0))  # a bag loop: a new timeline
+    node.on_image(CAMS[1], image(3.0))
+    status = node.diagnostic_status()
+    report["level"] = int.from_bytes(status.level, "little") if isinstance(status.level, bytes) else int(status.level)
+    report["values"] = {kv.key: kv.value for kv in status.values}
+    report["live_after_reset"] = node.pipeline.memory.live_cameras()
+    node.destroy_node()
+    rclpy.shutdown()
+    Path(out_path).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
