@@ -11,3 +11,7 @@ class ConfigError(UserError):
 
 class DatasetError(UserError):
     """A dataset directory is missing, incomplete, corrupt or of the wrong kind."""
+
+
+class BagError(UserError):
+    """A rosbag2 recording is missing, unreadable, or lacks the topics or messages asked for."""

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate a synthetic multi-camera dataset: `python trainer/make_dataset.py --help`."""
+"""Generate a synthetic multi-camera dataset or ingest a rosbag2 recording: `python trainer/make_dataset.py --help`."""
 
 import sys
 

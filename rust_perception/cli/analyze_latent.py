@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ds = MultiViewDataset(data, "test", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 1)
     if ds.store.height != cfg.model.image_size:
         raise UserError(f"{data} has {ds.store.height}px images; the model expects {cfg.model.image_size}px")
+    if not ds.store.has("cam2world"):
+        raise UserError(f"{data} has no camera poses (a recording); the analysis relates latents to them")
     kind = ds.store.manifest["kind"]
     latents, attributes = collect_latents(model, ds, kind, args.samples)
     pca = fit_pca(latents)

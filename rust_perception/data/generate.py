@@ -61,9 +61,9 @@ def _make_shard_star(args):
     return make_shard(*args)
 
 
-def _check_existing(out: Path, cfg: SyntheticConfig) -> dict[str, Any] | None:
-    """The manifest of a dataset at `out` made with the same settings, or None for a fresh dir;
-    anything else there is never overwritten."""
+def check_existing(out: Path, cfg) -> dict[str, Any] | None:
+    """The manifest of a dataset at `out` made with the same settings (`cfg`: the generator's or
+    the rosbag ingester's dataclass), or None for a fresh dir; anything else is never overwritten."""
     if not out.exists():
         return None
     if not out.is_dir():
@@ -90,7 +90,7 @@ def generate_dataset(cfg: SyntheticConfig, out: str | Path, workers: int = 0, pr
     the manifest with a valid checksum are kept, so an interrupted run resumes where it stopped.
     """
     out = Path(out)
-    existing = _check_existing(out, cfg)
+    existing = check_existing(out, cfg)
     manifest = new_manifest(cfg)
     if existing is not None:
         for split, info in existing["splits"].items():

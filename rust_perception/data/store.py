@@ -48,6 +48,14 @@ def record_dtype(views: int, height: int, width: int) -> np.dtype:
     )
 
 
+def split_sizes(scenes: int, test_fraction: float) -> dict[str, int]:
+    """Scenes per split: the test split gets at least one scene when asked for and possible."""
+    test = int(round(scenes * test_fraction))
+    if test_fraction > 0 and scenes >= 2:
+        test = min(max(test, 1), scenes - 1)
+    return {"train": scenes - test, "test": test}
+
+
 def shard_name(split: str, index: int) -> str:
     return f"{split}-{index:05d}.npy"
 
@@ -111,6 +119,11 @@ class DatasetStore:
         state = dict(self.__dict__)
         state["_maps"] = {}
         return state
+
+    def has(self, annotation: str) -> bool:
+        """Whether the views carry `annotation` (cam2world, intrinsics, labels, depth); a
+        recording has none of them, and their fields hold NaN / 255 = unknown."""
+        return annotation in self.manifest.get("annotations", [])
 
     @property
     def splits(self) -> list[str]:
@@ -234,10 +247,15 @@ class MultiViewDataset(torch.utils.data.Dataset):
         }
 
 
+def rank_rows(batch_size: int, rank: int, world_size: int) -> range:
+    """The positions in each step's global batch that DDP rank `rank` trains on."""
+    return range(rank, batch_size, world_size)
+
+
 class StepBatchSampler(torch.utils.data.Sampler):
     """Batches for training steps `start`..`total`-1: step s draws `batch_size` scenes and their
     views from (seed, s) alone, so a resumed run sees exactly the data an uninterrupted one would.
-    With `world_size` > 1 each rank takes its own slice of the global batch (DDP)."""
+    With `world_size` > 1 each rank takes its own `rank_rows` of the global batch (DDP)."""
 
     def __init__(self, num_scenes: int, batch_size: int, seed: int, start: int, total: int,
                  rank: int = 0, world_size: int = 1):
@@ -251,4 +269,4 @@ class StepBatchSampler(torch.utils.data.Sampler):
         for step in range(self.start, self.total):
             rng = np.random.default_rng([self.seed, step])
             scenes = rng.choice(self.num_scenes, self.batch_size, replace=self.num_scenes < self.batch_size)
-            yield [(int(i), step) for i in scenes[self.rank :: self.world_size]]
+            yield [(int(scenes[row]), step) for row in rank_rows(self.batch_size, self.rank, self.world_size)]

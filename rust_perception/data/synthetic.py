@@ -28,6 +28,7 @@ from .raycast import (
     BOX, CHECKER, CONE, CONE_SLOPE, CYLINDER, DOTS, SOLID, SPHERE, STRIPES, WINDOWS, Environment, Primitives,
     Renderer, render_views,
 )
+from .store import split_sizes
 
 KINDS = ("dome", "street")
 SPLITS = ("train", "test")
@@ -102,10 +103,7 @@ class SyntheticConfig:
         require(0 <= self.seed < 2**32, f"seed={self.seed} is not allowed (must be in [0, 2**32))")
 
     def split_sizes(self) -> dict[str, int]:
-        test = int(round(self.scenes * self.test_fraction))
-        if self.test_fraction > 0 and self.scenes >= 2:
-            test = min(max(test, 1), self.scenes - 1)
-        return {"train": self.scenes - test, "test": test}
+        return split_sizes(self.scenes, self.test_fraction)
 
 
 # --------------------------------------------------------------------------------------------

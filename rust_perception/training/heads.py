@@ -91,6 +91,10 @@ def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 1
     train_set = MultiViewDataset(train_cfg.dataset, "train", train_cfg.model.num_inputs, train_cfg.num_targets,
                                  seed=train_cfg.seed)
     manifest = train_set.store.manifest
+    truth = "labels" if head_name == "segmentation" else "cam2world"
+    if not train_set.store.has(truth):
+        raise UserError(f"dataset {train_set.store.root} has no {truth} (a recording); the {head_name} head "
+                        "learns from them")
     cfg = HeadConfig(head=head_name, layers=layers, rotation=manifest["kind"] == "street",
                      num_classes=len(manifest["classes"]) if head_name == "segmentation" else 0)
     try:
