@@ -1,6 +1,7 @@
 """Shared fixtures: small generated datasets, made once per test session."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,14 @@ def street_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("street") / "data"
     generate_dataset(STREET, out, workers=1, progress=False)
     return out
+
+
+def isolated(command: list[str]) -> list[str]:
+    """`command` inside a fresh network namespace with only loopback up, where possible (root):
+    DDS discovery and torch.distributed's rendezvous store then cannot reach any real interface."""
+    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
+        return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
+    return command
 
 
 def run_cli(script: str, *args: str, **kwargs) -> subprocess.CompletedProcess:

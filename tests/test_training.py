@@ -1,7 +1,14 @@
 """Training end to end on the tiny model: memorising a scene, checkpoints, bit-exact resume,
-evaluation, and clear errors for bad configs, missing datasets and mismatched checkpoints."""
+resume after SIGTERM, SIGKILL or a kill mid-checkpoint, evaluation, and clear errors for bad
+configs, missing datasets and mismatched or corrupt checkpoints."""
 
 import json
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -20,6 +27,14 @@ def tiny(dataset, *overrides):
             ("image_size", 32), ("dim", 64), ("heads", 2), ("mlp_dim", 256), ("cnn_channels", "[16,32,64]"),
             ("encoder_layers", 1), ("pose_layers", 1), ("decoder_layers", 2))],
         "workers=0", "batch_size=2", "rays_per_target=128", "eval_scenes=2", "precision=fp32", *overrides])
+
+
+def logged(run, key="loss"):
+    """`key` of every training-loss record in metrics.jsonl (whole lines only: the run may be
+    writing the last one)."""
+    path = run / "metrics.jsonl"
+    lines = path.read_text().split("\n")[:-1] if path.is_file() else []
+    return [r[key] for r in map(json.loads, lines) if "loss" in r]
 
 
 def test_tiny_model_memorises_a_scene(dome_dir, tmp_path):
@@ -42,13 +57,11 @@ def test_resume_repeats_the_uninterrupted_loss_sequence(dome_dir, tmp_path):
     resumed = Trainer(straight, tmp_path / "b", progress=False)  # same run dir, more steps
     assert resumed.step == 3
     resumed.train()
-    losses = lambda run: [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())  # noqa: E731
-                          if "loss" in r]
-    assert losses(tmp_path / "a") == losses(tmp_path / "b")
-    assert len(losses(tmp_path / "a")) == 6
+    assert logged(tmp_path / "a") == logged(tmp_path / "b")
+    assert len(logged(tmp_path / "a")) == 6
 
 
-def test_checkpoint_round_trip_and_corrupt_checkpoint_falls_back(dome_dir, tmp_path):
+def test_checkpoint_round_trip_and_corrupt_checkpoint_falls_back(dome_dir, tmp_path, capsys):
     cfg = tiny(dome_dir, "steps=4", "checkpoint_every=2", "eval_every=4")
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
     result = trainer.train()
@@ -63,7 +76,11 @@ def test_checkpoint_round_trip_and_corrupt_checkpoint_falls_back(dome_dir, tmp_p
     assert step == 4 and all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
                                                                 trainer.model.state_dict().values()))
     paths[-1].write_bytes(paths[-1].read_bytes()[:1000])
+    capsys.readouterr()
     assert latest_checkpoint(tmp_path / "run" / "checkpoints")["step"] == 2
+    assert (f"warning: checkpoint {paths[-1]} is corrupt or not a rust_perception checkpoint (RuntimeError); "
+            "trying the previous one") in capsys.readouterr().err
+    assert Trainer(cfg, tmp_path / "run", progress=False).step == 2  # a rerun resumes from the previous one
 
 
 def test_run_dir_started_with_other_settings_is_refused(dome_dir, tmp_path):
@@ -103,21 +120,27 @@ def test_evaluate_writes_metrics_and_figure_and_rejects_mismatched_checkpoints(d
     assert missing.returncode == 2 and "is not a training run" in missing.stderr
 
 
-def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(dome_dir, tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def train_command(dataset, tmp_path, **settings):
+    """trainer/train.py on the tiny model as a user runs it: (command, run directory, config)."""
+    settings = {"steps": 100000, "batch_size": 2, "rays_per_target": 64, "log_every": 1, "eval_scenes": 0,
+                "workers": 1, "threads": 1, "checkpoint_every": 100000, "precision": "fp32", **settings}
     config = tmp_path / "train.yaml"
-    config.write_text(f"dataset: {dome_dir}\nmodel: {ROOT / 'config' / 'model_tiny.yaml'}\nsteps: 100000\n"
-                      "batch_size: 2\nrays_per_target: 64\nlog_every: 1\neval_scenes: 0\nworkers: 1\n"
-                      "checkpoint_every: 100000\nprecision: fp32\n")
+    config.write_text(f"dataset: {dataset}\nmodel: {ROOT / 'config' / 'model_tiny.yaml'}\n"
+                      + "".join(f"{k}: {v}\n" for k, v in settings.items()))
     run = tmp_path / "run"
     cmd = [sys.executable, str(ROOT / "trainer" / "train.py"), "--config", str(config), "--run", str(run), "--quiet"]
+    return cmd, run, config
+
+
+def resumed_from(stdout: str) -> int:
+    return int(re.search(r"resuming .* from step (\d+)", stdout).group(1))
+
+
+def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(dome_dir, tmp_path):
+    cmd, run, config = train_command(dome_dir, tmp_path)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not ((run / "metrics.jsonl").is_file() and (run / "metrics.jsonl").read_text()):
+    while time.time() < deadline and not logged(run, "step"):
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
@@ -128,5 +151,55 @@ def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(dome_dir, tmp_p
     config.write_text(config.read_text().replace("steps: 100000", f"steps: {saved + 2}"))
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
-    assert f"resuming {run} from step {saved}" in again.stdout
+    assert resumed_from(again.stdout) == saved
     assert json.loads(again.stdout.strip().splitlines()[-1])["step"] == saved + 2
+
+
+def test_sigkill_at_a_random_step_loses_at_most_one_checkpoint_interval(dome_dir, tmp_path):
+    every, steps = 4, 30
+    cmd, run, _ = train_command(dome_dir, tmp_path, steps=steps, checkpoint_every=every, workers=0)
+    kill_at = random.randint(every + 1, 5 * every)  # after the first checkpoint
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(logged(run, "step")) < kill_at and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL, f"the run ended before step {kill_at}"
+    done = logged(run, "step")[-1]  # the last step trained before the kill
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    start = resumed_from(again.stdout)
+    assert start % every == 0 and done - every <= start <= done, (kill_at, done, start)
+    assert logged(run, "step") == list(range(1, steps + 1))  # the lost steps trained again, each logged once
+
+
+DIE_IN_THE_SECOND_CHECKPOINT_WRITE = """
+import io, os, signal, sys, torch
+save = torch.save
+def dying_save(state, handle):
+    if state["step"] == 4:  # write half a real checkpoint, then die like a SIGKILLed or power-cut run
+        buffer = io.BytesIO()
+        save(state, buffer)
+        handle.write(buffer.getvalue()[: buffer.tell() // 2])
+        handle.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    save(state, handle)
+torch.save = dying_save
+from rust_perception.cli.train import entry
+sys.exit(entry())
+"""
+
+
+def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint(dome_dir, tmp_path):
+    cmd, run, _ = train_command(dome_dir, tmp_path, steps=6, checkpoint_every=2, workers=0)
+    killed = subprocess.run([sys.executable, "-c", DIE_IN_THE_SECOND_CHECKPOINT_WRITE, *cmd[2:]], capture_output=True,
+                            timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    checkpoints = run / "checkpoints"
+    assert [p.name for p in list_checkpoints(checkpoints)] == ["step_0000002.pt"]
+    assert len(list(checkpoints.glob(".step_0000004.pt.*.tmp"))) == 1  # the half-written file, never read
+    assert latest_checkpoint(checkpoints)["step"] == 2
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert resumed_from(again.stdout) == 2
+    assert [p.name for p in list_checkpoints(checkpoints)] == ["step_0000002.pt", "step_0000004.pt", "step_0000006.pt"]

@@ -1,4 +1,5 @@
-"""`train`: train RUST (or an SRT / UpSRT baseline) on a dataset directory; resumes a run."""
+"""`train`: train RUST (or an SRT / UpSRT baseline) on a dataset directory; resumes a run.
+Under `torchrun --nproc_per_node N` it trains with DistributedDataParallel."""
 
 from __future__ import annotations
 
@@ -24,11 +25,16 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from ..training.trainer import Trainer  # torch-heavy: only after the arguments are known good
+    from ..training.trainer import Trainer, leave_distributed  # torch-heavy: only after the arguments are known good
 
     cfg = load_train_config(args.config, args.overrides)
-    result = Trainer(cfg, args.run, progress=not args.quiet).train()
-    print(json.dumps(result))
+    try:
+        trainer = Trainer(cfg, args.run, progress=not args.quiet)
+        result = trainer.train()
+    finally:
+        leave_distributed()
+    if trainer.is_main:
+        print(json.dumps(result))
     return 130 if result.get("interrupted") else 0
 
 

@@ -1,6 +1,7 @@
 """What one training or evaluation step feeds the model: target pixels, the half seen by the
-Pose Estimator, camera poses (noisy in training when configured). All randomness of step s comes
-from `step_generator(seed, s)`, so a resumed run repeats an uninterrupted one exactly."""
+Pose Estimator, camera poses (noisy in training when configured). All randomness of sample i of
+step s's global batch comes from `sample_generators(seed, s, [i])`, so a resumed run repeats an
+uninterrupted one exactly and a DDP rank draws for its samples what a single process would."""
 
 from __future__ import annotations
 
@@ -13,8 +14,18 @@ from ..model.scene_model import SceneModel, Views, pixel_grid
 from ..metrics import psnr, ssim
 
 
+def _generator(*key: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
+
+
 def step_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, 7]).generate_state(1)[0]))
+    return _generator(seed, step, 7)
+
+
+def sample_generators(seed: int, step: int, rows) -> list[torch.Generator]:
+    """One generator per sample, keyed by its row in the step's global batch (not by the rank
+    that trains it)."""
+    return [_generator(seed, step, 7, row) for row in rows]
 
 
 def gather_pixels(images: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
@@ -25,23 +36,30 @@ def gather_pixels(images: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     return torch.gather(flat, 3, idx[:, :, None].expand(-1, -1, images.shape[2], -1)).transpose(2, 3)
 
 
-def poses(batch, noise_inputs: float = 0.0, noise_targets: float = 0.0, generator=None):
-    inputs = Views(perturb_poses(batch["input_cam2world"], noise_inputs, generator), batch["input_intrinsics"])
-    targets = Views(perturb_poses(batch["target_cam2world"], noise_targets, generator), batch["target_intrinsics"])
+def poses(batch, noise_inputs: float = 0.0, noise_targets: float = 0.0, generators=None):
+    """True poses, or with noise when given one generator per sample."""
+    def perturb(cam2world, sigma):
+        if generators is None:
+            return cam2world
+        return torch.stack([perturb_poses(c, sigma, g) for c, g in zip(cam2world, generators)])
+
+    inputs = Views(perturb(batch["input_cam2world"], noise_inputs), batch["input_intrinsics"])
+    targets = Views(perturb(batch["target_cam2world"], noise_targets), batch["target_intrinsics"])
     return inputs, targets
 
 
 def training_inputs(batch, cfg: ModelConfig, rays: int, noise_inputs: float, noise_targets: float,
-                    generator: torch.Generator):
-    """(uv, right, input poses, target poses, target colours) for one training step."""
-    b, m, _, h, w = batch["target_images"].shape
-    flat = torch.randint(0, h * w, (b, m, rays), generator=generator)
+                    generators: list[torch.Generator]):
+    """(uv, right, input poses, target poses, target colours) for one training step; sample i
+    draws from generators[i]."""
+    _, m, _, h, w = batch["target_images"].shape
+    flat = torch.stack([torch.randint(0, h * w, (m, rays), generator=g) for g in generators])
     uv = torch.stack([flat % w, flat // w], -1).float()
     if cfg.pose_half == "random":
-        right = torch.rand(b, m, generator=generator) < 0.5
+        right = torch.stack([torch.rand(m, generator=g) for g in generators]) < 0.5
     else:
-        right = torch.full((b, m), cfg.pose_half == "right")
-    inputs, targets = poses(batch, noise_inputs, noise_targets, generator) if cfg.posed_targets else (None, None)
+        right = torch.full((len(generators), m), cfg.pose_half == "right")
+    inputs, targets = poses(batch, noise_inputs, noise_targets, generators) if cfg.posed_targets else (None, None)
     return uv, right, inputs, targets, gather_pixels(batch["target_images"], uv)
 
 

@@ -1,23 +1,29 @@
 """The training loop: Adam with warm-up + cosine decay, bf16 autocast, random target pixels,
 tqdm progress, TensorBoard scalars and image grids, periodic held-out evaluation, atomic
-checkpoints every K steps and on SIGINT/SIGTERM, and automatic resume from the run directory."""
+checkpoints every K steps and on SIGINT/SIGTERM, and automatic resume from the run directory.
+
+Under torchrun the same loop runs DistributedDataParallel: `batch_size` stays the global batch,
+each rank trains on its `rank_rows` of it, and rank 0 alone logs, evaluates and checkpoints."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import yaml
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..config import from_dict, to_dict
-from ..data.store import MultiViewDataset, StepBatchSampler
+from ..data.store import MultiViewDataset, StepBatchSampler, rank_rows
 from ..errors import UserError
 from ..io import atomic_write
 from ..model.config import ModelConfig
@@ -25,7 +31,7 @@ from ..model.scene_model import SceneModel
 from ..precision import use_bf16
 from .checkpoint import latest_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .steps import evaluate_batch, held_out_batches, step_generator, training_inputs
+from .steps import evaluate_batch, held_out_batches, sample_generators, training_inputs
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -38,13 +44,32 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _ignore_sigint(_worker_id: int) -> None:
-    """DataLoader workers leave Ctrl-C to the main process, which checkpoints and stops."""
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C and SIGTERM (torchrun sends it to the whole process group)
+    to the main process, which checkpoints, stops and shuts them down."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def init_distributed() -> tuple[int, int]:
+    """(rank, world size): (0, 1) alone; under torchrun (RANK, WORLD_SIZE, MASTER_ADDR, ... set)
+    this process joins the group through env:// — NCCL with the GPU LOCAL_RANK, gloo on CPU."""
+    if "WORLD_SIZE" not in os.environ:
+        return 0, 1
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", init_method="env://")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def leave_distributed() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def read_run_config(run: Path) -> TrainConfig:
@@ -86,6 +111,9 @@ def _check_dataset(ds: MultiViewDataset, model: ModelConfig) -> None:
     if size != (model.image_size, model.image_size):
         raise UserError(f"dataset {ds.store.root} has {size[0]}×{size[1]} images but the model expects "
                         f"image_size={model.image_size}; set model.image_size or use a matching dataset")
+    if model.variant != "rust" and not ds.store.has("cam2world"):
+        raise UserError(f"dataset {ds.store.root} has no camera poses (a recording), which model.variant="
+                        f"{model.variant} needs; train model.variant=rust on it")
 
 
 class Trainer:
@@ -96,6 +124,12 @@ class Trainer:
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
         torch.manual_seed(cfg.seed)
+        self.rank, self.world_size = init_distributed()
+        self.is_main = self.rank == 0
+        if cfg.batch_size % self.world_size:
+            raise UserError(f"batch_size={cfg.batch_size} is the global batch and must be divisible by the "
+                            f"{self.world_size} processes")
+        self.rows = rank_rows(cfg.batch_size, self.rank, self.world_size)
         self.device = device()
         self.bf16 = use_bf16(cfg.precision, self.device.type)
         m = cfg.model
@@ -111,11 +145,18 @@ class Trainer:
         self.step = 0
         self._stop_signal: int | None = None
         self._resume()
+        steps = self._gather(self.step)[:, 0]
+        if (steps != self.step).any():
+            raise UserError(f"the processes resume {self.run} from different steps {steps.long().tolist()}; "
+                            "every node must see the same run directory (shared storage)")
+        if self.is_main:
+            self._forget_lost_steps()
+        self.forward = DistributedDataParallel(self.model) if self.world_size > 1 else self.model
 
     # ------------------------------------------------------------------ run directory
     def _claim_run_dir(self) -> None:
         """A new run writes its config; an existing run must have been started with the same
-        settings (only `steps` may grow) and is resumed."""
+        settings (only `steps` may grow) and is resumed. Every rank checks; rank 0 writes."""
         path = self.run / CONFIG_FILE
         mine = to_dict(self.cfg)
         if path.is_file():
@@ -125,9 +166,10 @@ class Trainer:
                 key, old, new = diff
                 raise UserError(f"run {self.run} was started with {key}={old!r}, not {new!r}; "
                                 "use the same config to resume it, or another --run")
-        self.run.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path, "w") as handle:
-            yaml.safe_dump(mine, handle, sort_keys=False)
+        if self.is_main:
+            self.run.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path, "w") as handle:
+                yaml.safe_dump(mine, handle, sort_keys=False)
 
     def _resume(self) -> None:
         state = latest_checkpoint(self.run / "checkpoints")
@@ -141,7 +183,17 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"]["torch"])
         self.step = int(state["step"])
-        print(f"resuming {self.run} from step {self.step}")
+        if self.is_main:
+            print(f"resuming {self.run} from step {self.step}")
+
+    def _forget_lost_steps(self) -> None:
+        """Drop metrics logged after the step resumed from (a killed run's steps past its last
+        checkpoint): they are trained again, and each step stays logged once."""
+        path = self.run / METRICS_FILE
+        if path.is_file():
+            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= self.step]
+            with atomic_write(path, "w") as handle:
+                handle.writelines(line + "\n" for line in kept)
 
     def save(self) -> Path:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -155,22 +207,23 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def _loader(self) -> DataLoader:
-        sampler = StepBatchSampler(len(self.train_set), self.cfg.batch_size, self.cfg.seed, self.step, self.cfg.steps)
+        sampler = StepBatchSampler(len(self.train_set), self.cfg.batch_size, self.cfg.seed, self.step, self.cfg.steps,
+                                   self.rank, self.world_size)
         return DataLoader(self.train_set, batch_sampler=sampler, num_workers=self.cfg.workers,
-                          worker_init_fn=_ignore_sigint, pin_memory=self.device.type == "cuda")
+                          worker_init_fn=_ignore_stop_signals, pin_memory=self.device.type == "cuda")
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> float:
         cfg = self.cfg
-        gen = step_generator(cfg.seed, self.step)
+        gens = sample_generators(cfg.seed, self.step, self.rows)
         uv, right, inputs, targets, truth = training_inputs(batch, cfg.model, cfg.rays_per_target,
-                                                            cfg.input_pose_noise, cfg.target_pose_noise, gen)
+                                                            cfg.input_pose_noise, cfg.target_pose_noise, gens)
         to = lambda x: None if x is None else x.to(self.device)  # noqa: E731
         batch = {k: v.to(self.device) for k, v in batch.items()}
         if inputs is not None:
             inputs.cam2world, inputs.intrinsics = to(inputs.cam2world), to(inputs.intrinsics)
             targets.cam2world, targets.intrinsics = to(targets.cam2world), to(targets.intrinsics)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            pred = self.model(batch, to(uv), to(right), inputs, targets)
+            pred = self.forward(batch, to(uv), to(right), inputs, targets)
         loss = torch.nn.functional.mse_loss(pred.float(), to(truth))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -201,15 +254,24 @@ class Trainer:
     def _handle_signal(self, signum, frame) -> None:
         self._stop_signal = signum
 
+    def _gather(self, *values: float) -> torch.Tensor:
+        """(world size, len(values)): every rank's values, on every rank."""
+        mine = torch.tensor(values, dtype=torch.float64)
+        if self.world_size == 1:
+            return mine[None]
+        parts = [torch.empty_like(mine, device=self.device) for _ in range(self.world_size)]
+        dist.all_gather(parts, mine.to(self.device))
+        return torch.stack(parts).cpu()
+
     def train(self) -> dict[str, Any]:
         from torch.utils.tensorboard import SummaryWriter
 
         cfg = self.cfg
-        writer = SummaryWriter(str(self.run / "tensorboard"), purge_step=self.step or None)
+        writer = SummaryWriter(str(self.run / "tensorboard"), purge_step=self.step or None) if self.is_main else None
         previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.model.variant} {'bf16' if self.bf16 else 'fp32'}",
                    unit="step",
-                   disable=not self.progress, dynamic_ncols=True)
+                   disable=not (self.progress and self.is_main), dynamic_ncols=True)
         result: dict[str, Any] = {"run": str(self.run)}
         losses, started = [], time.perf_counter()
         try:
@@ -217,9 +279,12 @@ class Trainer:
             for batch in self._loader():
                 loss = self.train_step(batch)
                 self.step += 1
-                losses.append(loss)
+                # the global batch's loss, and a stop that every rank obeys at the same step
+                gathered = self._gather(loss, self._stop_signal or 0)
+                losses.append(float(gathered[:, 0].mean()))
+                stop = int(gathered[:, 1].max())
                 bar.update(1)
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                if self.is_main and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
                     mean = sum(losses) / len(losses)
                     psnr = -10 * math.log10(max(mean, 1e-10))
                     rate = len(losses) / (time.perf_counter() - started)
@@ -229,7 +294,7 @@ class Trainer:
                     writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
                     self._log({"step": self.step, "loss": mean, "psnr": psnr, "steps_per_s": rate})
                     losses, started = [], time.perf_counter()
-                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                if self.is_main and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
                     metrics = self.evaluate()
                     if metrics:
                         writer.add_scalar("eval/psnr", metrics["psnr"], self.step)
@@ -240,17 +305,18 @@ class Trainer:
                         self._log({"step": self.step, "eval": metrics})
                         bar.write(f"step {self.step}: eval PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}")
                         result["eval"] = metrics
-                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
-                    self.save()
-                if self._stop_signal is not None:
+                if self.is_main and (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or stop):
                     path = self.save()
-                    bar.write(f"stopped by signal {self._stop_signal} at step {self.step}; saved {path}; "
-                              "rerun the same command to resume")
+                if stop:
+                    if self.is_main:
+                        bar.write(f"stopped by signal {stop} at step {self.step}; saved {path}; "
+                                  "rerun the same command to resume")
                     result["interrupted"] = True
                     break
         finally:
             bar.close()
-            writer.close()
+            if writer is not None:
+                writer.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
         result["step"] = self.step
