@@ -76,7 +76,8 @@ def table2(d: dict) -> str:
 
 def readout(d: dict) -> str:
     lat, epe, seg = d["latent"], d["epe"], d["segmentation"]
-    rows = [f"Latent poses: {lat['latents']} targets of {lat['samples']} held-out (scene, view-set) samples; explained "
+    rows = [f"Latent poses: {lat['latents']} targets of {lat['samples']} held-out (scene, view-set) samples from "
+            f"{min(lat['scenes'], lat['samples'])} distinct scenes; explained "
             f"variance of PC1–3: {', '.join(f'{v:.2f}' for v in lat['explained_variance'][:3])}.", "",
             "| attribute | " + " | ".join(f"r with PC{k + 1}" for k in range(4)) + " |", "|---" * 5 + "|"]
     rows += [f"| {name} | " + " | ".join(f"{r:+.2f}" for r in rs[:4]) + " |" for name, rs in lat["pearson_r"].items()]
@@ -91,18 +92,47 @@ def readout(d: dict) -> str:
 
 
 def inference(d: dict) -> str:
-    stages = list(d["results"][0]["ms"])
+    measured = [r for r in d["results"] if "ms" in r]
+    stages = list(measured[0]["ms"])
     rows = [f"{d['threads']} threads, `{d['model']}` ({d['image_size']}×{d['image_size']}); milliseconds (median):", "",
             "| backend | " + " | ".join(stages) + " | ≥ 10 Hz | render-128 GFLOP/s (of peak) |", "|---" * (len(stages) + 3) + "|"]
-    for r in d["results"]:
+    for r in measured:
         rows.append(f"| {r['backend']} | " + " | ".join(str(r['ms'].get(k, '–')) for k in stages)
                     + f" | {'yes' if r['meets_10hz'] else 'no'} | {r['render_128_gflops_per_s']} ({100 * r['fraction_of_peak']:.0f} %) |")
-    rows += ["", f"Render FLOPs: {d['render_gflops']['64']} GFLOP at 64×64, {d['render_gflops']['128']} GFLOP at 128×128; "
-             f"measured fp32 matmul peak here: {d['peak_fp32_matmul_gflops']} GFLOP/s."]
-    if "quantisation" in d:
-        q = d["quantisation"]
-        rows.append(f"int8 renderer PSNR cost: {q['psnr_fp32']} → {q['psnr_int8_renderer']} dB ({q['psnr_cost_db']:+.3f} dB "
-                    f"on {q['scenes']} held-out views; within 0.3 dB: {'yes' if q['within_0.3_db'] else 'no'}).")
+    rows.append("")
+    rows += [f"{r['backend']}: does not run here ({r['error']})." for r in d["results"] if "error" in r]
+    rows.append(f"Render FLOPs: {d['render_gflops']['64']} GFLOP at 64×64, {d['render_gflops']['128']} GFLOP at 128×128; "
+                f"measured fp32 matmul peak here: {d['peak_fp32_matmul_gflops']} GFLOP/s.")
+    if "limit" in d:
+        lim = d["limit"]
+        rows.append(f"What limits 10 Hz: even at that peak a 128×128 render takes {lim['render_128_ms_at_peak']} ms; with the "
+                    f"fastest encode ({lim['best_encode_ms']} ms) the render would have to reach "
+                    f"{100 * lim['fraction_of_peak_needed_for_10hz']:.0f} % of peak.")
+    q = d.get("quantisation", {})
+    for kind in ("int8", "fp16"):
+        if kind in q:
+            r = q[kind]
+            rows.append(f"{kind} renderer PSNR cost ({q['run']}, {q['scenes']} held-out views): "
+                        + (f"{q['psnr_fp32']} → {r['psnr']} dB ({r['psnr_cost_db']:+.3f} dB; within 0.3 dB: "
+                           f"{'yes' if r['within_0.3_db'] else 'no'})." if "psnr" in r else f"not measured ({r['error']})."))
+    return "\n".join(rows)
+
+
+def node(d: dict) -> str:
+    lost = d["lost_in_transport"]
+    reference, others = lost[min(lost)], [v for k, v in sorted(lost.items()) if k != min(lost)]
+    per = d["frames_published_per_camera"]
+    stages = " / ".join(f"{v['mean_ms']} ({v['max_ms']})" for v in d["stage_latency_ms"].values())
+    rows = [f"| novel views ({d['render_rate_requested']:g} Hz requested) | end-to-end p50 / p99 | node CPU | "
+            f"{' / '.join(d['stage_latency_ms'])}, mean (max) | frames lost in transport, of {per} per camera | meets 10 Hz |",
+            "|---|---|---|---|---|---|",
+            f"| {d['novel_view_hz']} Hz | {d['latency_ms_p50']:.0f} / {d['latency_ms_p99']:.0f} ms | {d['node_cpu_percent']:.0f} % | "
+            f"{stages} ms | reference camera {reference}; the other {len(others)} {min(others)}–{max(others)} "
+            f"({100 * min(others) / per:.0f}–{100 * max(others) / per:.0f} %) | {'yes' if d['meets_10hz'] else 'no'} |",
+            "", f"{d['cameras']} cameras at {d['camera_rate_hz']} Hz, {d['backend']}, `{d['model']}` at "
+            f"{d['image_size']}×{d['image_size']}, SLSR re-encoded every {d['slsr_period']} s, worker tick "
+            f"{d['worker_period']} s, {d['seconds']:g} s measured ({d['machine']['date']}); the camera publisher "
+            f"process used {d['publisher_cpu_percent']:.0f} % CPU. Other load: {d['background_load']}."]
     return "\n".join(rows)
 
 
