@@ -136,6 +136,21 @@ def node(d: dict) -> str:
     return "\n".join(rows)
 
 
+def soak(d: dict) -> str:
+    drop, rss, lat = d["frames_dropped"], d["rss_mib"], d["latency_ms"]
+    rows = ["| frames in | processed | evicted unused / out of order / bad | SLSR encodes | novel views | "
+            "bag s / wall s | RSS peak (MiB) | RSS 2nd → 4th quarter | plateaus |", "|---" * 9 + "|",
+            f"| {d['frames_in']} | {d['frames_processed']} | {drop['evicted_unused']} / {drop['out_of_order']} / "
+            f"{drop['bad']} | {d['encodes']} | {d['views_rendered']} | {d['bag_seconds']:.0f} / {d['wall_seconds']:.0f} | "
+            f"{rss['peak']:.0f} | {rss['second_quarter_median']:.0f} → {rss['last_quarter_median']:.0f} "
+            f"({100 * rss['growth']:+.1f} %) | {'yes' if d['rss_plateaus'] else 'no'} |", "",
+            f"{d['cameras']} cameras × {d['rate_hz']:g} Hz × {d['minutes']:g} min at {d['image_size']}×{d['image_size']}, "
+            f"{d['backend']}, novel views {d['render_rate']} Hz, poses {d['pose_rate']} Hz, SLSR every {d['slsr_period']} s "
+            "(bag time). Latency ms p50 / p99: "
+            + ", ".join(f"{k} {v['p50_ms']} / {v['p99_ms']}" for k, v in lat.items()) + f". Other load: {d['background_load']}."]
+    return "\n".join(rows)
+
+
 def render(name: str) -> str:
     data = load(name)
     kind = name.split("_")[0] if name.startswith(("readout_", "table2_")) else name

@@ -53,6 +53,8 @@ PARAMETERS = {
     "pose_rate": (2.0, "latent poses, relative poses and segmentation per second"),
     "novel_view_motion": ("none", "none | up | closer | rotate | forward | traversal: where the novel view looks "
                                   "from, relative to the reference camera, in the latent pose space"),
+    "novel_view_camera": ("", "topic of the camera whose latent pose the novel view starts from (default: the "
+                              "reference camera); read at every render, so `ros2 param set` switches it live"),
     "novel_view_amount": (1.0, "standard deviations moved along the latent component of novel_view_motion"),
     "sync_tolerance": (0.05, "seconds: frames of other cameras this close to the reference frame count as synchronous"),
     "stale_after": (1.0, "seconds without frames after which a camera counts as silent"),
@@ -80,6 +82,7 @@ class RustNode(LifecycleNode):
         self.bad_frames: dict[str, int] = {}
         self.worker_errors = 0
         self.camera_info: dict[str, CameraInfo] = {}
+        self.frame_ids: dict[str, str] = {}  # topic → its images' latest header.frame_id
         self.published: dict[str, int] = {}
         # one input group keeps each camera's frames in arrival order; inference has its own
         self.worker_group, self.input_group = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
@@ -109,7 +112,6 @@ class RustNode(LifecycleNode):
                              publish_segmentation=self.p("publish_segmentation") and self.engine.meta["segmentation"],
                              publish_relative_pose=self.p("publish_relative_pose") and self.engine.meta["epe"])
         self.pipeline = Pipeline(self.engine, cfg)
-        self.reference_name = camera_name(reference)
         self.silent = set(topics)  # warned about when a camera that sent goes silent
         self.get_logger().info(f"engine {self.engine.name} ({self.p('backend')}), model {self.p('model_dir')}, "
                                f"{len(topics)} cameras, reference {reference}")
@@ -166,7 +168,7 @@ class RustNode(LifecycleNode):
             self.destroy_subscription(sub)
         for publisher in self.pubs.values():
             self.destroy_lifecycle_publisher(publisher)
-        self.subs, self.pubs, self.engine, self.pipeline = [], {}, None, None
+        self.subs, self.pubs, self.engine, self.pipeline, self.frame_ids = [], {}, None, None, {}
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
@@ -190,6 +192,8 @@ class RustNode(LifecycleNode):
             self.bad_frames[topic] = self.bad_frames.get(topic, 0) + 1
             self.get_logger().warning(f"{topic}: frame skipped ({exc})", throttle_duration_sec=5.0)
             return
+        if msg.header.frame_id:
+            self.frame_ids[topic] = msg.header.frame_id
         result = pipeline.add_frame(topic, stamp, rgb)  # SceneMemory locks only its buffers
         if result == "time_reset":
             self.get_logger().warning(f"{topic}: timestamp jumped back more than stale_after "
@@ -224,11 +228,15 @@ class RustNode(LifecycleNode):
             self._subscribed(f"seg/{t}") or self._subscribed(f"segcolor/{t}") for t in topics)
         cfg.publish_relative_pose = self.engine.meta["epe"] and self.p("publish_relative_pose") and any(
             self._subscribed(f"relative/{t}") for t in topics)
+        cfg.novel_view_camera = self.p("novel_view_camera")
+        if cfg.novel_view_camera and cfg.novel_view_camera not in topics:
+            self.get_logger().warning(f"novel_view_camera {cfg.novel_view_camera!r} is not one of camera_topics: "
+                                      "rendering at the reference camera", throttle_duration_sec=5.0)
         out = pipeline.step(time.monotonic())  # inference runs outside any lock the image callbacks take
         if out.stamp == 0.0:
             return
         stamp = rclpy.time.Time(seconds=out.stamp).to_msg()
-        reference_frame = f"{self.reference_name}_optical_frame"
+        reference_frame = self.optical_frame(cfg.reference_camera)
         if out.novel_view is not None:
             image = fill_image_msg(Image(), out.novel_view, "rgb8")
             image.header.stamp, image.header.frame_id = stamp, self.p("novel_view_frame_id")
@@ -251,12 +259,17 @@ class RustNode(LifecycleNode):
             if self.tf is not None:
                 self.broadcast(msg, f"{camera_name(topic)}_estimated")
         for topic, labels in out.segmentation.items():
-            frame = f"{camera_name(topic)}_optical_frame"
+            frame = self.optical_frame(topic)
             for key, array, encoding in ((f"seg/{topic}", labels, "mono8"),
                                          (f"segcolor/{topic}", self.palette[np.minimum(labels, len(self.palette) - 1)], "rgb8")):
                 msg = fill_image_msg(Image(), array, encoding)
                 msg.header.stamp, msg.header.frame_id = stamp, frame
                 self._publish(key, msg)
+
+    def optical_frame(self, topic: str) -> str:
+        """The camera's own frame id, as its driver stamps its images; `<camera>_optical_frame`
+        until it has sent one with a frame id."""
+        return self.frame_ids.get(topic) or f"{camera_name(topic)}_optical_frame"
 
     def broadcast(self, pose: PoseWithCovarianceStamped, child: str) -> None:
         from geometry_msgs.msg import TransformStamped
@@ -272,10 +285,11 @@ class RustNode(LifecycleNode):
         self.published[key] = self.published.get(key, 0) + 1
 
     def novel_camera_info(self, image: Image) -> CameraInfo:
-        """The reference camera's intrinsics scaled to the render size when it publishes
-        camera_info; otherwise K = 0 (ROS: uncalibrated) — RUST itself never knows intrinsics."""
+        """The intrinsics of the camera the view starts from (novel_view_camera, else the
+        reference) scaled to the render size when it publishes camera_info; otherwise K = 0 (ROS:
+        uncalibrated) — RUST itself never knows intrinsics."""
         info = CameraInfo(header=image.header, width=image.width, height=image.height)
-        ref = self.camera_info.get(self.pipeline.cfg.reference_camera)
+        ref = self.camera_info.get(self.pipeline.novel_camera())
         if ref is not None and ref.width and ref.height:
             s = min(ref.width, ref.height)  # the model sees the centre square
             scale = image.width / s

@@ -46,7 +46,7 @@ def parser() -> ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output rosbag2 directory to create (must not exist)")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="output bag storage (default mcap)")
     p.add_argument("--cameras", nargs="+", metavar="TOPIC",
-                   help="image topics (default: every Image / CompressedImage topic in the bag, sorted)")
+                   help="image topics (default: every Image / CompressedImage topic with messages, sorted)")
     p.add_argument("--reference", metavar="TOPIC", help="reference camera topic (default: the first camera)")
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"), default="auto",
                    help="inference backend (default auto)")
@@ -78,17 +78,21 @@ def check_args(p: ArgumentParser, args) -> None:
 
 def select_cameras(connections, cameras: list[str] | None, reference: str | None) -> tuple[list[str], str]:
     """The camera topics and the reference, checked against the bag's topics."""
-    types = {c.topic: c.msgtype for c in connections}
+    types, counts = {c.topic: c.msgtype for c in connections}, Counter()
+    for c in connections:
+        counts[c.topic] += c.msgcount
     images = sorted(t for t, m in types.items() if m in (IMAGE, COMPRESSED))
-    if cameras is None:
-        if not images:
-            raise UserError(f"the bag has no {IMAGE} or {COMPRESSED} topics (topics: {', '.join(sorted(types)) or 'none'})")
-        cameras = images
+    if cameras is None:  # every image topic that has frames; an empty one named in --cameras is an error
+        cameras = [t for t in images if counts[t]]
+        if not cameras:
+            raise UserError(f"the bag has no {IMAGE} or {COMPRESSED} messages (topics: {', '.join(sorted(types)) or 'none'})")
     for topic in cameras:
         if topic not in types:
             raise UserError(f"camera topic {topic} is not in the bag (image topics: {', '.join(images) or 'none'})")
         if topic not in images:
             raise UserError(f"camera topic {topic} has type {types[topic]}, not {IMAGE} or {COMPRESSED}")
+        if not counts[topic]:
+            raise UserError(f"camera topic {topic} has no messages in the bag")
     if len(set(cameras)) != len(cameras):
         raise UserError(f"--cameras lists a topic twice: {' '.join(cameras)}")
     names = Counter(camera_name(t) for t in cameras)
@@ -225,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         reader = AnyReader([args.bag], default_typestore=typestore)
         reader.open()
     except (AnyReaderError, OSError) as exc:
-        raise UserError(f"{args.bag} cannot be read as a rosbag2 ({exc})") from None
+        raise UserError(f"{args.bag} cannot be read as a rosbag2 ({str(exc).splitlines()[0]})") from None
     try:
         cameras, reference = select_cameras(reader.connections, args.cameras, args.reference)
         engine = create_engine(args.model_dir, args.backend, threads=args.threads)
@@ -285,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             "frames_in": {t: frames_in[t] for t in cameras},
             "evicted_unused": {t: stats[t]["evicted"] for t in cameras},
             "out_of_order": {t: stats[t]["out_of_order"] for t in cameras},
+            "time_resets": {t: stats[t]["time_resets"] for t in cameras},  # stamps jumped back > stale_after
             "bad_frames": {t: bad[t] for t in cameras},
             "encodes": encodes,
             "views_rendered": bag.counts[f"{NAMESPACE}/novel_view/image"],

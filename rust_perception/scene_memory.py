@@ -169,6 +169,7 @@ class PipelineConfig:
     pose_rate: float = 2.0  # latent / relative poses and segmentation per second
     novel_view_motion: str = "none"  # none | up | closer | rotate | forward | traversal
     novel_view_amount: float = 1.0  # standard deviations along the component
+    novel_view_camera: str = ""  # whose latent pose the novel view starts from ("": the reference camera)
     sync_tolerance: float = 0.05
     stale_after: float = 1.0
     buffer_size: int = 4
@@ -239,23 +240,23 @@ class Pipeline:
         self.latency.add(name, self.clock() - start)
         return out
 
-    def novel_latent(self, reference_latent: np.ndarray) -> np.ndarray:
-        """The latent pose of the published novel view: the reference camera's, moved along the
+    def novel_latent(self, base: np.ndarray) -> np.ndarray:
+        """The latent pose of the published novel view: `novel_view_camera`'s, moved along the
         latent component that means `novel_view_motion` (when the run found one)."""
         motion = self.cfg.novel_view_motion
         if motion == "none" or self.pca is None:
-            return reference_latent
+            return base
         if motion == "traversal":  # sweep the top component back and forth
             self.traversal_phase += 0.25
             coords = np.zeros(len(self.pca.std))
             coords[0] = 2.0 * np.sin(self.traversal_phase) * self.pca.std[0]
-            return reference_latent + coords @ self.pca.components
+            return base + coords @ self.pca.components
         from .latent_space import motion_latent
 
         try:
-            return motion_latent(self.pca, self.meanings, reference_latent, motion, self.cfg.novel_view_amount)
+            return motion_latent(self.pca, self.meanings, base, motion, self.cfg.novel_view_amount)
         except ValueError:
-            return reference_latent
+            return base
 
     def _due(self, name: str, period: float, now: float) -> bool:
         return now - self.last[name] >= period
@@ -278,7 +279,6 @@ class Pipeline:
         if self.slsr is None:
             return out
         out.stamp = self.views[0].stamp
-        reference_latent = None
         if self._due("pose", 1.0 / cfg.pose_rate, now):
             self._done("pose", 1.0 / cfg.pose_rate, now)
             for camera in self.memory.live_cameras():
@@ -294,9 +294,23 @@ class Pipeline:
                 for camera, latent in out.latent_poses.items():
                     out.segmentation[camera] = self._timed("segment", self.engine.segment, self.slsr, latent)
         if cfg.render and self._due("render", 1.0 / cfg.render_rate, now):
-            if reference_latent is None:
-                reference_latent = self._timed("pose", self.engine.estimate_pose, self.slsr, self.views[0].image)
             self._done("render", 1.0 / cfg.render_rate, now)
             out.novel_view = self._timed("render", self.engine.render_image, self.slsr,
-                                         self.novel_latent(reference_latent), cfg.render_size or None)
+                                         self.novel_latent(self.novel_camera_latent(out.latent_poses)),
+                                         cfg.render_size or None)
         return out
+
+    def novel_camera(self) -> str:
+        """The camera the novel view starts from: `novel_view_camera`, or the reference camera
+        when that is empty or not one of the cameras."""
+        cfg = self.cfg
+        return cfg.novel_view_camera if cfg.novel_view_camera in cfg.cameras else cfg.reference_camera
+
+    def novel_camera_latent(self, latent_poses: dict[str, np.ndarray]) -> np.ndarray:
+        """Latent pose of `novel_camera()`: the one just estimated, else its encoded view's (the
+        frame synchronous with the published stamp), else its newest frame's."""
+        camera = self.novel_camera()
+        if camera in latent_poses:
+            return latent_poses[camera]
+        frame = next((f for f in self.views if f.camera == camera), None) or self.memory.newest(camera)
+        return self._timed("pose", self.engine.estimate_pose, self.slsr, (frame or self.views[0]).image)

@@ -1,10 +1,13 @@
 """Live check of rust_node with real rclpy, run by tests/test_node_live.py inside `unshare -n`.
 
-Starts the node process with config/node.yaml, drives its lifecycle through services, plays a
-generated 6-camera street-rig sequence as sensor_msgs/Image at 10 Hz, records every output
-topic, sends bad frames, silences one camera for a while, jumps the stamps 100 s back (a bag
-loop), then deactivates and cleans up. Writes what it saw to
-the JSON file given as the second argument; the test makes the assertions.
+Starts the node process with config/node.yaml, drives its lifecycle through services, plays the
+6-camera street-rig captures of a dataset (the model's training scenes) as sensor_msgs/Image at
+10 Hz, records every output topic, renders at a second camera (novel_view_camera set live), sends
+bad frames, silences one camera for a while, jumps the stamps 100 s back (a bag loop), then
+deactivates and cleans up. Writes what it saw to the JSON file given as the second argument; the
+test makes the assertions.
+
+    live_node_check.py MODEL_DIR REPORT.json DATASET_DIR
 
 The caller sets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and its own ROS_DOMAIN_ID.
 """
@@ -31,7 +34,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float32MultiArray
 
-from rust_perception.data.synthetic import SyntheticConfig, generate_scene
+from rust_perception.data.store import DatasetStore
 from rust_perception.image_codec import fill_image_msg, image_msg_to_rgb8
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +42,7 @@ CAMS = [f"rig/cam{i}/image_raw" for i in range(6)]
 NAMES = [f"rig_cam{i}" for i in range(6)]
 
 
-def main(model_dir: str, out_path: str, size: int) -> int:
+def main(model_dir: str, out_path: str, data_dir: str) -> int:
     assert os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST", "refusing to start DDS beyond localhost"
     node_proc = subprocess.Popen(
         [sys.executable, "-m", "ros2_rust_node.node", "--ros-args", "--params-file", str(ROOT / "config" / "node.yaml"),
@@ -80,16 +83,18 @@ def main(model_dir: str, out_path: str, size: int) -> int:
         state = call(get_state, GetState.Request()).current_state.label
         report["transitions"][name] = {"success": bool(result and result.success), "state": state}
 
-    cfg = SyntheticConfig(kind="street", scenes=4, views=18, size=size, seed=11, test_fraction=0.0)
-    scenes = [generate_scene(cfg, "train", i) for i in range(2)]
-    frames = [(s["rgb"][p * 6 : p * 6 + 6]) for s in scenes for p in range(3)]  # rig captures, 6 cameras each
-    sent_reference = {}
+    store = DatasetStore(data_dir)
+    scenes = [store.scene("train", i)["rgb"] for i in range(store.num_scenes("train"))]
+    frames = [rgb[p * 6 : p * 6 + 6] for rgb in scenes for p in range(len(rgb) // 6)]  # rig captures, 6 cameras each
+    scene_mean = [rgb.reshape(-1, 3).mean(0) for rgb in scenes for _ in range(len(rgb) // 6)]  # colour per capture
+    sent = {}  # stamp → capture index
 
     def play(seconds, silent=(), offset=0.0):
         start = time.monotonic()
         k = 0
         while time.monotonic() - start < seconds:
-            capture = frames[(k // 5) % len(frames)]  # each capture held for 0.5 s: a slowly moving rig
+            index = (k // 5) % len(frames)  # each capture held for 0.5 s: a slowly moving rig
+            capture = frames[index]
             stamp = rclpy.time.Time(nanoseconds=node.get_clock().now().nanoseconds + int(offset * 1e9)).to_msg()
             for i, cam in enumerate(CAMS):
                 if cam in silent:
@@ -98,12 +103,20 @@ def main(model_dir: str, out_path: str, size: int) -> int:
                 msg = fill_image_msg(Image(), image, "rgb8" if i % 2 == 0 else "bgr8")
                 msg.header.stamp, msg.header.frame_id = stamp, f"cam{i}_optical_frame"
                 pubs[cam].publish(msg)
-            sent_reference[stamp.sec + stamp.nanosec * 1e-9] = capture[0]
+            sent[stamp.sec + stamp.nanosec * 1e-9] = index
             k += 1
             end = start + k * 0.1
             while time.monotonic() < end:
                 rclpy.spin_once(node, timeout_sec=max(0.0, end - time.monotonic()))
 
+    novel = "/rust_node/novel_view/image"
+    set_params = node.create_client(SetParameters, "/rust_node/set_parameters")
+
+    def set_string(name, value):
+        call(set_params, SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(
+            type=ParameterType.PARAMETER_STRING, string_value=value))]))
+
+    rendered = {}  # camera index → novel views rendered at its latent pose
     try:
         transition("configure", Transition.TRANSITION_CONFIGURE)
         transition("activate", Transition.TRANSITION_ACTIVATE)
@@ -113,6 +126,7 @@ def main(model_dir: str, out_path: str, size: int) -> int:
         play(6.0)
         report["steady_seconds"] = time.monotonic() - t0
         steady = {k: len(v) for k, v in received.items()}
+        rendered[0] = [m for _, m in received.get(novel, [])]
         bad = fill_image_msg(Image(), frames[0][1], "rgb8")
         bad.encoding = "yuv422"  # unsupported
         short = fill_image_msg(Image(), frames[0][1], "rgb8")
@@ -128,6 +142,11 @@ def main(model_dir: str, out_path: str, size: int) -> int:
         during = len(received.get(cam3, []))
         play(3.0)  # and comes back
         report["after_recovery_latent_cam3"] = len(received.get(cam3, [])) - during
+        set_string("novel_view_camera", CAMS[2])  # read at every render: no reconfigure needed
+        before = len(received.get(novel, []))
+        play(2.0)
+        rendered[2] = [m for _, m in received.get(novel, [])[before + 1 :]]  # the first may predate the switch
+        set_string("novel_view_camera", "")
         before = len(received.get("/rust_node/novel_view/image", []))
         play(2.0, offset=-100.0)  # the stamps jump 100 s back, as when a bag loops
         jumped = [m for _, m in received.get("/rust_node/novel_view/image", [])[before:]]
@@ -140,10 +159,7 @@ def main(model_dir: str, out_path: str, size: int) -> int:
         last = [d for _, d in received.get("/diagnostics", [])][-1:]
         report["frames_diagnostics"] = {kv.key[len("frames/"):]: kv.value for d in last for st in d.status
                                         for kv in st.values if kv.key.startswith("frames/")}
-        set_params = node.create_client(SetParameters, "/rust_node/set_parameters")
-        missing = Parameter(name="model_dir", value=ParameterValue(type=ParameterType.PARAMETER_STRING,
-                                                                   string_value="/nonexistent/model"))
-        call(set_params, SetParameters.Request(parameters=[missing]))
+        set_string("model_dir", "/nonexistent/model")
         transition("configure_missing_model", Transition.TRANSITION_CONFIGURE)
     except Exception as exc:  # recorded for the test's message; the node's log is attached below
         report["errors"].append(repr(exc))
@@ -164,19 +180,26 @@ def main(model_dir: str, out_path: str, size: int) -> int:
         if isinstance(msgs[0], Float32MultiArray):
             entry["lengths"] = sorted({len(m.data) for m in msgs})
         report["topics"][topic] = entry
-    # reconstruction of the reference camera: the novel view (motion none) vs the frame it was stamped with
-    psnrs, noise = [], []
+    # reconstructions of input cameras: novel views (motion none) at camera c's latent pose vs the
+    # frame c sent with the stamp they carry, beside baselines: noise, the scene's mean colour, and
+    # the render scored against another camera's frame (cam2's, or cam0's for cam2)
     rng = np.random.default_rng(0)
-    for _, m in received.get("/rust_node/novel_view/image", []):
-        stamp = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
-        nearest = min(sent_reference, key=lambda s: abs(s - stamp))  # float seconds round-trip: ±1 µs
-        truth = sent_reference[nearest] if abs(nearest - stamp) < 1e-3 else None
-        if truth is not None and (m.height, m.width) == truth.shape[:2]:
-            render = image_msg_to_rgb8(m).astype(float)
-            psnrs.append(-10 * np.log10(((render - truth) ** 2).mean() / 255.0**2 + 1e-12))
-            noise.append(-10 * np.log10(((render - rng.integers(0, 256, truth.shape)) ** 2).mean() / 255.0**2))
-    report["reference_psnr"] = float(np.mean(psnrs)) if psnrs else None
-    report["noise_psnr"] = float(np.mean(noise)) if noise else None
+    psnr = lambda a, b: float(-10 * np.log10(((a - b) ** 2).mean() / 255.0**2 + 1e-12))  # noqa: E731
+    report["reconstruction"] = {}
+    for c, msgs in rendered.items():
+        scores = []
+        for m in msgs:
+            stamp = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
+            nearest = min(sent, key=lambda s: abs(s - stamp))  # float seconds round-trip: ±1 µs
+            if abs(nearest - stamp) < 1e-3 and (m.height, m.width) == frames[0][c].shape[:2]:
+                truth, other = (frames[sent[nearest]][i].astype(float) for i in (c, 2 if c == 0 else 0))
+                render = image_msg_to_rgb8(m).astype(float)
+                scores.append((psnr(render, truth), psnr(rng.integers(0, 256, truth.shape), truth),
+                               psnr(np.broadcast_to(scene_mean[sent[nearest]], truth.shape), truth),
+                               psnr(render, other)))
+        keys = ("psnr", "noise_psnr", "mean_colour_psnr", "other_camera_psnr", "views")
+        means = [*np.mean(scores, 0).tolist(), len(scores)] if scores else None
+        report["reconstruction"][NAMES[c]] = dict(zip(keys, means)) if means else None
     node.destroy_node()
     rclpy.shutdown()
     node_proc.terminate()
@@ -192,4 +215,4 @@ def main(model_dir: str, out_path: str, size: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 32))
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3]))

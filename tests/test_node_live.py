@@ -1,5 +1,5 @@
 """rust_node live with real rclpy (ROS 2 Jazzy wheels): lifecycle, every output topic's type,
-rate, frame ids, sizes and encodings, reconstruction of the reference camera, a camera that goes
+rate, frame ids, sizes and encodings, reconstruction of input cameras, a camera that goes
 silent and recovers, bad frames, timestamps jumping back, and a failing inference step. DDS
 stays on loopback: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, a per-run ROS_DOMAIN_ID
 (conftest.py), and `unshare -n` (a private network namespace) when we are root and it exists."""
@@ -13,19 +13,23 @@ import sys
 import pytest
 
 from conftest import ROOT, isolated
+from rust_perception.data.synthetic import CLASSES
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("rclpy") is None or importlib.util.find_spec("lifecycle_msgs") is None,
     reason="ROS 2 wheels are not installed (pip install -r requirements-test.txt installs ros-jazzy-rclpy & co.)")
 
 NAMES = [f"rig_cam{i}" for i in range(6)]
+STREET_CLASSES = CLASSES["street"]
 
 
 @pytest.fixture(scope="module")
-def live(model_dir, tmp_path_factory):
+def live(street_model_dir, street_dir, tmp_path_factory):
+    """The live check playing the street scenes the model was trained on."""
     out = tmp_path_factory.mktemp("live") / "report.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    result = subprocess.run(isolated([sys.executable, str(ROOT / "tests" / "live_node_check.py"), str(model_dir), str(out)]),
+    result = subprocess.run(isolated([sys.executable, str(ROOT / "tests" / "live_node_check.py"), str(street_model_dir),
+                                      str(out), str(street_dir)]),
                             env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0 and out.is_file(), result.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -112,19 +116,27 @@ def test_every_output_topic_type_rate_frame_and_encoding(live):
         assert 1.0 <= counts[f"/rust_node/latent_pose/{name}"] / seconds <= 2.5  # pose_rate 2 Hz
         seg, color = topics[f"/rust_node/segmentation/{name}/image"], topics[f"/rust_node/segmentation/{name}/color"]
         assert seg["encodings"] == ["mono8"] and color["encodings"] == ["rgb8"] and seg["sizes"] == [[32, 32]]
-        assert seg["frame_ids"] == [f"{name}_optical_frame"] and seg["max_label"] < 6
+        assert seg["max_label"] < len(STREET_CLASSES)
+        # the frame ids the camera driver stamps its images with (here cam<i>_optical_frame), not the topic's
+        assert seg["frame_ids"] == color["frame_ids"] == [f"cam{i}_optical_frame"]
         if i:
             rel = topics[f"/rust_node/relative_pose/{name}"]
-            assert rel["type"] == "PoseWithCovarianceStamped" and rel["frame_ids"] == ["rig_cam0_optical_frame"]
+            assert rel["type"] == "PoseWithCovarianceStamped" and rel["frame_ids"] == ["cam0_optical_frame"]
     assert topics["/diagnostics"]["type"] == "DiagnosticArray"
 
 
-def test_reference_camera_is_reconstructed(live):
-    """The novel view at the reference camera's own latent pose is a reconstruction of the frame
-    it is stamped with. The test model is trained for 4 steps, so the floor is low — but it must
-    beat the same render scored against noise by a wide margin."""
-    assert live["reference_psnr"] is not None and live["reference_psnr"] > 7.5
-    assert live["reference_psnr"] > live["noise_psnr"] + 2.0
+def test_input_cameras_are_reconstructed(live):
+    """Novel views at the reference camera's latent pose, and (novel_view_camera set live) at
+    cam2's, scored against the frames stamped on them; the check plays the street scenes the
+    test model was trained on. Margins are about half those measured (reference: +5.4 dB over
+    noise, +0.9 over the scene's mean colour; cam2: +10 over noise, +6 over cam0's frame)."""
+    cam0, cam2 = (live["reconstruction"][name] for name in ("rig_cam0", "rig_cam2"))
+    assert cam0 and cam2 and cam0["views"] >= 10 and cam2["views"] >= 3, live["reconstruction"]
+    assert cam0["psnr"] > cam0["noise_psnr"] + 3.0 and cam2["psnr"] > cam2["noise_psnr"] + 5.0, live["reconstruction"]
+    assert cam0["psnr"] > cam0["mean_colour_psnr"] + 0.3, live["reconstruction"]
+    # cam2's frames, not the reference's, are what the cam2 view reconstructs. (Its mean colour,
+    # 0.4 dB above it, is not beaten by a model trained this briefly.)
+    assert cam2["psnr"] > cam2["other_camera_psnr"] + 3.0, live["reconstruction"]
 
 
 def test_a_silent_camera_is_reported_and_recovers(live, robustness):

@@ -2,6 +2,7 @@
 six-camera rig bag in, the node's topics out, read back with rosbags and checked against the
 summary and the requested rates."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -147,6 +148,28 @@ def test_bad_frames_are_counted_and_skipped_with_sqlite3_storage(rig, model_dir,
     assert summary["frames_in"]["/rig/cam2/image_raw"] == 4 and summary["frames_in"]["/rig/cam0/image_raw"] == 3
     assert "yuv422" in capsys.readouterr().err
     assert summary["views_rendered"] == len(topics[f"{NS}/novel_view/image"]) >= 1
+
+
+def test_a_bag_loop_is_counted_as_a_time_reset_and_outputs_follow_the_new_timeline(rig, model_dir, tmp_path):
+    """The first scene recorded twice, the second time with header stamps 10 s back (log times go
+    on): the first camera to jump restarts every buffer, so exactly one reset is counted."""
+    messages, _ = rig
+    first = messages[:18]
+    shift, back = first[-1][1] - first[0][1] + 100_000_000, 10 * 10**9
+    looped = []
+    for topic, log_ns, msg in first:
+        stamp = log_ns - back
+        header = TYPESTORE.types["std_msgs/msg/Header"](
+            stamp=TYPESTORE.types["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9),
+            frame_id=msg.header.frame_id)
+        looped.append((topic, log_ns + shift, dataclasses.replace(msg, header=header)))
+    bag = make_rig_bag.write_bag(tmp_path / "loop", first + looped)
+    topics, summary = run_offline(bag, model_dir, tmp_path / "out")
+    cameras = [f"/rig/cam{i}/image_raw" for i in range(6)]
+    assert summary["time_resets"] == {t: int(t == first[0][0]) for t in cameras}
+    assert summary["out_of_order"] == dict.fromkeys(cameras, 0)
+    new_timeline = [m for t, _, m in topics[f"{NS}/novel_view/image"] if t > first[-1][1]]
+    assert new_timeline and all(m.header.stamp.sec * 10**9 < first[0][1] - back // 2 for m in new_timeline)
 
 
 def test_missing_model_dir_is_a_one_line_error(rig, tmp_path):

@@ -145,3 +145,28 @@ def test_output_rates_hold_on_a_fixed_grid_however_late_the_worker_ticks():
     # a step stalled for a second is followed by one render, not a burst of ten
     late = [pipeline.step(12.0 + k * 0.007).novel_view is not None for k in range(10)]
     assert late == [True] + [False] * 9
+
+
+def test_the_novel_view_starts_from_novel_view_camera_and_falls_back_to_the_reference():
+    """Each camera's frames hold its own value, which the fake pose estimator returns as the latent
+    and the fake renderer paints: the render shows whose latent pose it started from."""
+
+    class PaintingEngine(FakeEngine):
+        def estimate_pose(self, slsr, image):
+            return np.full(8, image[0, 0, 0])
+
+        def render_image(self, slsr, latent, size):
+            return np.full((8, 8, 3), latent[0], np.uint8)
+
+    cfg = PipelineConfig(cameras=["cam0", "cam1", "cam2"], reference_camera="cam0", render_rate=1.0, pose_rate=0.01)
+    pipeline = Pipeline(PaintingEngine(), cfg)
+    for k, camera in enumerate(cfg.cameras):
+        pipeline.add_frame(camera, 1.0, np.full((8, 8, 3), 10 * (k + 1), np.uint8))
+    assert pipeline.step(0.0).novel_view[0, 0, 0] == 10  # default: the reference camera
+    for camera, value, now in (("cam1", 20, 1), ("cam2", 30, 2), ("nope", 10, 3), ("", 10, 4)):
+        cfg.novel_view_camera = camera
+        out = pipeline.step(now)
+        assert not out.latent_poses and out.novel_view[0, 0, 0] == value, camera  # from the encoded views
+    cfg.novel_view_camera = "cam2"
+    out = pipeline.step(100.0)  # poses due: the one just estimated is used
+    assert "cam2" in out.latent_poses and out.novel_view[0, 0, 0] == 30

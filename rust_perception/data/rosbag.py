@@ -74,6 +74,11 @@ class RosbagConfig:
         require(self.shard_scenes >= 1, f"shard_scenes={self.shard_scenes} is not allowed (must be >= 1)")
 
 
+def first_line(exc: Exception) -> str:
+    """rosbags' and YAML's messages can span lines; a user error is one."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 @contextmanager
 def _open(bag: str):
     from rosbags.highlevel import AnyReader
@@ -85,7 +90,7 @@ def _open(bag: str):
         reader = AnyReader([Path(bag)], default_typestore=get_typestore(Stores.ROS2_JAZZY))
         reader.open()
     except Exception as exc:  # rosbags raises many types for unreadable bags; all mean "not a bag"
-        raise BagError(f"{bag} is not a readable rosbag2 recording: {exc}") from None
+        raise BagError(f"{bag} is not a readable rosbag2 recording: {first_line(exc)}") from None
     try:
         yield reader
     finally:
@@ -119,7 +124,7 @@ def _messages(reader, conns, bag: str, desc: str, progress: bool):
                 counts[k] += 1
                 bar.update()
         except Exception as exc:  # truncated chunks, bad CDR: the recording is damaged
-            raise BagError(f"{bag} cannot be read past message {sum(counts)}: {exc}") from None
+            raise BagError(f"{bag} cannot be read past message {sum(counts)}: {first_line(exc)}") from None
 
 
 def synchronise(stamps: list[np.ndarray], tolerance_ns: float) -> tuple[np.ndarray, np.ndarray]:

@@ -76,6 +76,11 @@ class Engine:
         if a.shape == (s, s, 3) and a.dtype == np.uint8:
             return np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32) / 255.0
         if a.shape == (3, s, s) and a.dtype.kind == "f":
+            if not np.isfinite(a).all():
+                raise EngineInputError(f"{what} has non-finite values (NaN or inf); expected floats in [0, 1]")
+            if a.min() < 0 or a.max() > 1:
+                raise EngineInputError(f"{what} has values outside [0, 1] ({a.min():g} to {a.max():g}); "
+                                       "float images are RGB in [0, 1] (or pass uint8)")
             return a.astype(np.float32)
         raise EngineInputError(f"{what} has shape {a.shape} and dtype {a.dtype}; expected ({s}, {s}, 3) uint8 RGB "
                                f"or (3, {s}, {s}) float in [0, 1] (the model's image size is {s})")

@@ -64,6 +64,14 @@ def _export(module: torch.nn.Module, args: tuple, names: list[str], outputs: lis
         handle.write(program.model_proto.SerializeToString())
 
 
+def exported_from(model_dir: Path) -> str | None:
+    """The training-config sha256 of the model exported into `model_dir`, if it holds one."""
+    try:
+        return json.loads((model_dir / METADATA).read_text()).get("training_config_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def export_model(run: Path, out: Path) -> dict[str, Any]:
     """Write the model directory `out` for training run `run`; returns the metadata."""
     from ..data.store import read_manifest
@@ -75,6 +83,9 @@ def export_model(run: Path, out: Path) -> dict[str, Any]:
     if cfg.model.variant != "rust":
         raise UserError(f"{run} is a {cfg.model.variant} run: only rust models are exported for the node")
     out = Path(out)
+    if (out.is_file() or out.is_dir() and any(out.iterdir())) and exported_from(out) != sha256_file(Path(run) / CONFIG_FILE):
+        raise UserError(f"refusing to write into {out}: it is not empty and holds no model exported from {run} "
+                        "(choose a new --out, or delete it)")
     out.mkdir(parents=True, exist_ok=True)
     try:
         manifest = read_manifest(cfg.dataset)
