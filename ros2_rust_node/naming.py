@@ -16,3 +16,9 @@ def camera_name(topic: str) -> str:
 def stamp_to_seconds(stamp) -> float:
     """builtin_interfaces/Time (any class with sec, nanosec) → float seconds."""
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def optical_frame(frame_ids: dict[str, str], topic: str) -> str:
+    """A camera's frame id: the `header.frame_id` its driver last stamped its images with (in
+    `frame_ids`), or `<camera>_optical_frame` until one with a frame id has arrived."""
+    return frame_ids.get(topic) or f"{camera_name(topic)}_optical_frame"

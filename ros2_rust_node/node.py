@@ -20,7 +20,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseWithCovarianceStamped
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
@@ -33,7 +33,7 @@ from rust_perception.errors import UserError
 from rust_perception.image_codec import compressed_to_rgb8, fill_image_msg, image_msg_to_rgb8, resize_rgb
 from rust_perception.scene_memory import Pipeline, PipelineConfig
 
-from .naming import camera_name, stamp_to_seconds
+from .naming import camera_name, optical_frame, stamp_to_seconds
 
 QOS = {"sensor_data": qos_profile_sensor_data, "default": qos_profile_system_default,
        "reliable": QoSProfile(depth=10)}
@@ -54,7 +54,7 @@ PARAMETERS = {
     "novel_view_motion": ("none", "none | up | closer | rotate | forward | traversal: where the novel view looks "
                                   "from, relative to the reference camera, in the latent pose space"),
     "novel_view_camera": ("", "topic of the camera whose latent pose the novel view starts from (default: the "
-                              "reference camera); read at every render, so `ros2 param set` switches it live"),
+                              "reference camera); `ros2 param set` switches it live"),
     "novel_view_amount": (1.0, "standard deviations moved along the latent component of novel_view_motion"),
     "sync_tolerance": (0.05, "seconds: frames of other cameras this close to the reference frame count as synchronous"),
     "stale_after": (1.0, "seconds without frames after which a camera counts as silent"),
@@ -79,6 +79,7 @@ class RustNode(LifecycleNode):
             self.declare_parameter(key, default, ParameterDescriptor(description=description))
         self.engine = self.pipeline = None
         self.subs, self.pubs, self.worker_timers = [], {}, []
+        self.add_on_set_parameters_callback(self.on_set_parameters)
         self.bad_frames: dict[str, int] = {}
         self.worker_errors = 0
         self.camera_info: dict[str, CameraInfo] = {}
@@ -90,6 +91,18 @@ class RustNode(LifecycleNode):
     def p(self, key):
         return self.get_parameter(key).value
 
+    def on_set_parameters(self, params) -> SetParametersResult:
+        """`novel_view_camera` switches live (`ros2 param set`), once, not polled by the worker;
+        a topic that is not one of camera_topics is refused with the reason."""
+        for param in params:
+            if param.name == "novel_view_camera":
+                if param.value and param.value not in self.p("camera_topics"):
+                    return SetParametersResult(successful=False,
+                                               reason=f"{param.value!r} is not one of camera_topics")
+                if self.pipeline is not None:
+                    self.pipeline.cfg.novel_view_camera = param.value
+        return SetParametersResult(successful=True)
+
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         from rust_perception.runtime.engine import create_engine
@@ -99,6 +112,9 @@ class RustNode(LifecycleNode):
         if reference not in topics:
             self.get_logger().error(f"reference_camera {reference!r} is not one of camera_topics {topics}")
             return TransitionCallbackReturn.FAILURE
+        if self.p("novel_view_camera") not in ("", *topics):
+            self.get_logger().error(f"novel_view_camera {self.p('novel_view_camera')!r} is not one of camera_topics {topics}")
+            return TransitionCallbackReturn.FAILURE
         try:
             self.engine = create_engine(self.p("model_dir"), self.p("backend"), threads=self.p("threads"))
         except (UserError, OSError) as exc:
@@ -107,7 +123,8 @@ class RustNode(LifecycleNode):
         cfg = PipelineConfig(cameras=topics, reference_camera=reference, slsr_period=self.p("slsr_period"),
                              render_rate=self.p("render_rate"), render_size=self.p("render_size"),
                              pose_rate=self.p("pose_rate"), novel_view_motion=self.p("novel_view_motion"),
-                             novel_view_amount=self.p("novel_view_amount"), sync_tolerance=self.p("sync_tolerance"),
+                             novel_view_amount=self.p("novel_view_amount"),
+                             novel_view_camera=self.p("novel_view_camera"), sync_tolerance=self.p("sync_tolerance"),
                              stale_after=self.p("stale_after"), buffer_size=self.p("buffer_size"),
                              publish_segmentation=self.p("publish_segmentation") and self.engine.meta["segmentation"],
                              publish_relative_pose=self.p("publish_relative_pose") and self.engine.meta["epe"])
@@ -228,15 +245,11 @@ class RustNode(LifecycleNode):
             self._subscribed(f"seg/{t}") or self._subscribed(f"segcolor/{t}") for t in topics)
         cfg.publish_relative_pose = self.engine.meta["epe"] and self.p("publish_relative_pose") and any(
             self._subscribed(f"relative/{t}") for t in topics)
-        cfg.novel_view_camera = self.p("novel_view_camera")
-        if cfg.novel_view_camera and cfg.novel_view_camera not in topics:
-            self.get_logger().warning(f"novel_view_camera {cfg.novel_view_camera!r} is not one of camera_topics: "
-                                      "rendering at the reference camera", throttle_duration_sec=5.0)
         out = pipeline.step(time.monotonic())  # inference runs outside any lock the image callbacks take
         if out.stamp == 0.0:
             return
         stamp = rclpy.time.Time(seconds=out.stamp).to_msg()
-        reference_frame = self.optical_frame(cfg.reference_camera)
+        reference_frame = optical_frame(self.frame_ids, cfg.reference_camera)
         if out.novel_view is not None:
             image = fill_image_msg(Image(), out.novel_view, "rgb8")
             image.header.stamp, image.header.frame_id = stamp, self.p("novel_view_frame_id")
@@ -259,17 +272,12 @@ class RustNode(LifecycleNode):
             if self.tf is not None:
                 self.broadcast(msg, f"{camera_name(topic)}_estimated")
         for topic, labels in out.segmentation.items():
-            frame = self.optical_frame(topic)
+            frame = optical_frame(self.frame_ids, topic)
             for key, array, encoding in ((f"seg/{topic}", labels, "mono8"),
                                          (f"segcolor/{topic}", self.palette[np.minimum(labels, len(self.palette) - 1)], "rgb8")):
                 msg = fill_image_msg(Image(), array, encoding)
                 msg.header.stamp, msg.header.frame_id = stamp, frame
                 self._publish(key, msg)
-
-    def optical_frame(self, topic: str) -> str:
-        """The camera's own frame id, as its driver stamps its images; `<camera>_optical_frame`
-        until it has sent one with a frame id."""
-        return self.frame_ids.get(topic) or f"{camera_name(topic)}_optical_frame"
 
     def broadcast(self, pose: PoseWithCovarianceStamped, child: str) -> None:
         from geometry_msgs.msg import TransformStamped

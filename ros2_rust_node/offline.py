@@ -28,7 +28,7 @@ import numpy as np
 from rust_perception.cli import ArgumentParser, run
 from rust_perception.errors import UserError
 
-from .naming import camera_name, stamp_to_seconds
+from .naming import camera_name, optical_frame, stamp_to_seconds
 
 PROG = "rust_offline"
 NAMESPACE = "/rust_node"
@@ -132,15 +132,19 @@ class Converter:
     """`Outputs` → (topic, message) in the node's topic names, frames and encodings."""
 
     def __init__(self, types, reference: str, classes: list[dict]):
-        self.types = types
-        self.reference_frame = f"{camera_name(reference)}_optical_frame"
+        self.types, self.reference = types, reference
+        self.frame_ids: dict[str, str] = {}  # topic → its images' latest header.frame_id, as the node keeps
         self.palette = np.zeros((256, 3), np.uint8)
         for c in classes:
             self.palette[int(c["id"])] = c["color"]
         self.exact: OrderedDict[float, tuple[int, int]] = OrderedDict()  # float stamp → (sec, nanosec)
 
-    def remember(self, stamp) -> float:
-        """Header stamp → float seconds, remembering the exact stamp so outputs carry it unrounded."""
+    def remember(self, topic: str, header) -> float:
+        """Header stamp → float seconds, remembering the exact stamp so outputs carry it unrounded,
+        and the camera's frame id for its outputs."""
+        if header.frame_id:
+            self.frame_ids[topic] = header.frame_id
+        stamp = header.stamp
         seconds = stamp_to_seconds(stamp)
         self.exact[seconds] = (int(stamp.sec), int(stamp.nanosec))
         while len(self.exact) > 4096:
@@ -173,7 +177,7 @@ class Converter:
             yield f"{ns}/relative_pose/{camera_name(topic)}", self.pose(out.stamp, rel)
         for topic, labels in out.segmentation.items():
             name = camera_name(topic)
-            header = self.header(out.stamp, f"{name}_optical_frame")
+            header = self.header(out.stamp, optical_frame(self.frame_ids, topic))
             yield f"{ns}/segmentation/{name}/image", self.image(header, labels, "mono8")
             yield f"{ns}/segmentation/{name}/color", self.image(header, self.palette[labels], "rgb8")
 
@@ -190,7 +194,7 @@ class Converter:
         pose = t["geometry_msgs/msg/Pose"](position=t["geometry_msgs/msg/Point"](x=px, y=py, z=pz),
                                            orientation=t["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w))
         return t["geometry_msgs/msg/PoseWithCovarianceStamped"](
-            header=self.header(stamp, self.reference_frame),
+            header=self.header(stamp, optical_frame(self.frame_ids, self.reference)),
             pose=t["geometry_msgs/msg/PoseWithCovariance"](pose=pose, covariance=np.zeros(36)))
 
 
@@ -260,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                     try:  # anything a corrupt or unsupported message raises: count it, skip it, go on
                         msg = reader.deserialize(raw, conn.msgtype)
                         rgb = decode(msg, conn.msgtype, engine.size)
-                        stamp = convert.remember(msg.header.stamp)
+                        stamp = convert.remember(topic, msg.header)
                     except Exception as exc:  # noqa: BLE001
                         bad[topic] += 1
                         if bad[topic] <= WARN_PER_TOPIC:

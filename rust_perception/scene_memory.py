@@ -219,6 +219,7 @@ class Pipeline:
                                   cfg.sync_tolerance, cfg.stale_after)
         self.slsr: np.ndarray | None = None
         self.views: list[Frame] = []
+        self.view_latent: tuple[Frame, np.ndarray] | None = None  # the novel camera's, for the current SLSR
         self.last = {"encode": -np.inf, "pose": -np.inf, "render": -np.inf}
         self.latency = LatencyStats()
         self.traversal_phase = 0.0
@@ -274,7 +275,7 @@ class Pipeline:
             views = self.memory.select_views()
             if views is not None:
                 self.slsr = self._timed("encode", self.engine.encode, [f.image for f in views])
-                self.views, out.encoded = views, True
+                self.views, self.view_latent, out.encoded = views, None, True
                 self._done("encode", cfg.slsr_period, now)
         if self.slsr is None:
             return out
@@ -308,9 +309,12 @@ class Pipeline:
 
     def novel_camera_latent(self, latent_poses: dict[str, np.ndarray]) -> np.ndarray:
         """Latent pose of `novel_camera()`: the one just estimated, else its encoded view's (the
-        frame synchronous with the published stamp), else its newest frame's."""
+        frame synchronous with the published stamp), else its newest frame's — estimated once per
+        SLSR and frame, not at every render."""
         camera = self.novel_camera()
         if camera in latent_poses:
             return latent_poses[camera]
-        frame = next((f for f in self.views if f.camera == camera), None) or self.memory.newest(camera)
-        return self._timed("pose", self.engine.estimate_pose, self.slsr, (frame or self.views[0]).image)
+        frame = next((f for f in self.views if f.camera == camera), None) or self.memory.newest(camera) or self.views[0]
+        if self.view_latent is None or self.view_latent[0] is not frame:
+            self.view_latent = frame, self._timed("pose", self.engine.estimate_pose, self.slsr, frame.image)
+        return self.view_latent[1]

@@ -113,8 +113,10 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
     set_params = node.create_client(SetParameters, "/rust_node/set_parameters")
 
     def set_string(name, value):
-        call(set_params, SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(
-            type=ParameterType.PARAMETER_STRING, string_value=value))]))
+        """SetParameters' result for the one parameter: (successful, reason)."""
+        result = call(set_params, SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(
+            type=ParameterType.PARAMETER_STRING, string_value=value))])).results[0]
+        return result.successful, result.reason
 
     rendered = {}  # camera index → novel views rendered at its latent pose
     try:
@@ -142,7 +144,8 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
         during = len(received.get(cam3, []))
         play(3.0)  # and comes back
         report["after_recovery_latent_cam3"] = len(received.get(cam3, [])) - during
-        set_string("novel_view_camera", CAMS[2])  # read at every render: no reconfigure needed
+        report["unknown_novel_view_camera"] = set_string("novel_view_camera", "no/such/camera")
+        set_string("novel_view_camera", CAMS[2])  # switched live: no reconfigure needed
         before = len(received.get(novel, []))
         play(2.0)
         rendered[2] = [m for _, m in received.get(novel, [])[before + 1 :]]  # the first may predate the switch

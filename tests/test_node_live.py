@@ -137,6 +137,8 @@ def test_input_cameras_are_reconstructed(live):
     # cam2's frames, not the reference's, are what the cam2 view reconstructs. (Its mean colour,
     # 0.4 dB above it, is not beaten by a model trained this briefly.)
     assert cam2["psnr"] > cam2["other_camera_psnr"] + 3.0, live["reconstruction"]
+    # a camera that is not one of camera_topics is refused with the reason, not silently ignored
+    assert live["unknown_novel_view_camera"] == [False, "'no/such/camera' is not one of camera_topics"]
 
 
 def test_a_silent_camera_is_reported_and_recovers(live, robustness):

@@ -95,14 +95,14 @@ def test_offline_run_writes_the_node_topics_at_the_requested_rates(rig, model_di
         for _, _, msg in topics[f"{NS}/segmentation/{name}/image"]:
             labels = image_msg_to_rgb8(msg)[..., 0]
             assert msg.encoding == "mono8" and labels.shape == (32, 32) and labels.max() < len(meta["classes"])
-            assert msg.header.frame_id == f"{name}_optical_frame"
+            assert msg.header.frame_id == f"{name.removeprefix('rig_')}_optical_frame"  # the bag's frame ids
         for _, _, msg in topics[f"{NS}/segmentation/{name}/color"]:
             assert msg.encoding == "rgb8" and (msg.height, msg.width) == (32, 32)
         for _, _, msg in topics[f"{NS}/latent_pose/{name}"]:
             assert msg.data.shape == (8,) and np.isfinite(msg.data).all()
     for name in names[1:]:
         for _, _, msg in topics[f"{NS}/relative_pose/{name}"]:
-            assert msg.header.frame_id == "rig_cam0_optical_frame"
+            assert msg.header.frame_id == "cam0_optical_frame"
             q = msg.pose.pose.orientation
             assert math.isclose(q.x**2 + q.y**2 + q.z**2 + q.w**2, 1.0, rel_tol=1e-6)
             assert (msg.header.stamp.sec, msg.header.stamp.nanosec) in reference_stamps

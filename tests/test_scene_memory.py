@@ -142,6 +142,8 @@ def test_output_rates_hold_on_a_fixed_grid_however_late_the_worker_ticks():
     per_second = np.bincount(np.floor(np.array(renders)).astype(int))
     assert per_second.tolist() == [10] * 10, per_second
     assert len(poses) == 20 and pipeline.latency.summary()["encode"]["n"] == 50
+    # the novel view's latent is estimated at most once per SLSR, not at each of the 100 renders
+    assert pipeline.latency.summary()["pose"]["n"] <= 20 + 50
     # a step stalled for a second is followed by one render, not a burst of ten
     late = [pipeline.step(12.0 + k * 0.007).novel_view is not None for k in range(10)]
     assert late == [True] + [False] * 9
