@@ -134,10 +134,14 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
         short = fill_image_msg(Image(), frames[0][1], "rgb8")
         short.data = bytes(short.data)[:100]  # truncated garbage
         empty = fill_image_msg(Image(), frames[0][1][:0, :0], "rgb8")  # 0×0
+        # one at a time: the subscription keeps the last 5 frames (sensor-data QoS), so a burst
+        # followed by regular frames could lose a bad one before the node counts it
         for msg in (bad, short, empty):
             msg.header.stamp = node.get_clock().now().to_msg()
             pubs[CAMS[1]].publish(msg)
+            time.sleep(0.1)
         pubs[CAMS[1]].publish(fill_image_msg(Image(), frames[0][1], "rgb8"))  # stamp 0
+        time.sleep(0.1)
         play(2.0, silent={CAMS[3]})  # a camera goes silent
         silent_diag = [m for _, m in received.get("/diagnostics", [])][-1:]
         cam3 = f"/rust_node/latent_pose/{NAMES[3]}"
