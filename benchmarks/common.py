@@ -14,8 +14,26 @@ from rust_perception.io import write_json
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def cpu_flags() -> list[str]:
+    """The CPU's vector / matrix feature flags that decide bf16 and int8 speed."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return sorted(f for f in line.split(":", 1)[-1].split() if f.startswith(("avx", "amx", "fma", "f16c")))
+
+
 def machine() -> dict:
+    from rust_perception.precision import bf16_is_fast
+
+    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                  if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     return {
+        "cpu_model": model,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_flags": cpu_flags(),
+        "bf16_fast": bf16_is_fast("cpu"),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

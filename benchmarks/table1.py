@@ -26,8 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, Results  # noqa: E402
 
-import torch  # noqa: E402
-
 from rust_perception.config import load_config  # noqa: E402
 from rust_perception.data.generate import generate_dataset  # noqa: E402
 from rust_perception.data.synthetic import SyntheticConfig  # noqa: E402
@@ -130,16 +128,11 @@ def train_and_evaluate(args, threads: int, kind: str, name: str, variant: str, n
     start = time.perf_counter()
     if trainer.train().get("interrupted"):
         return None
-    psnrs, ssims = [], []
-    for batch in held_out_batches(trainer.eval_set, args.eval_scenes):
-        p, s, _ = evaluate_batch(trainer.model.eval(), batch, trainer.bf16)
-        psnrs.append(p)
-        ssims.append(s)
-    psnr, ssim = torch.cat(psnrs).flatten(), torch.cat(ssims).flatten()
+    scores = trainer.evaluate(args.eval_scenes, swap_poses=True)  # model + baselines on the same targets
     return {
         "variant": variant, "input_pose_noise": noise_in, "target_pose_noise": noise_tgt,
-        "psnr": round(float(psnr.mean()), 3), "psnr_stderr": round(float(psnr.std() / len(psnr) ** 0.5), 3),
-        "ssim": round(float(ssim.mean()), 4), "eval_targets": len(psnr),
+        **{k: v for k, v in scores.items() if k not in ("scenes", "targets")},
+        "ssim": round(scores["ssim"], 4), "eval_targets": scores["targets"],
         "parameters": count_parameters(trainer.model), "train_seconds_this_session": round(time.perf_counter() - start),
         "threads": threads, "run": str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run),
     }

@@ -1,6 +1,7 @@
 """`evaluate`: the paper's protocol on held-out scenes — PSNR / SSIM on the right halves of the
 target views (RUST's Pose Estimator sees the left halves; posed baselines get the true target
-poses) — per-scene JSON and a figure: inputs | target | this run | runs compared with it."""
+poses) — beside trivial baselines on the same pixels (constant colour, background oracle) and
+object-pixel PSNR; per-scene JSON and a figure: inputs | target | this run | runs compared."""
 
 from __future__ import annotations
 
@@ -34,26 +35,30 @@ def main(argv: list[str] | None = None) -> int:
     from ..data.store import MultiViewDataset
     from ..io import write_json
     from ..training.figures import comparison_figure, render_full_targets
+    from ..training.scoring import Scoreboard
     from ..training.steps import evaluate_batch, held_out_batches
     from ..training.trainer import load_model
 
     cfg, model, step = load_model(args.run)
     ds = MultiViewDataset(cfg.dataset, args.split, cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 1)
     n = min(args.scenes, len(ds))
-    per_scene, figure_batch = [], None
+    board = Scoreboard(ds.store.manifest.get("kind"))
+    per_scene, ssims, figure_batch = [], [], None
     for batch in held_out_batches(ds, n):
-        psnr, ssim, _ = evaluate_batch(model, batch, pose_half=args.pose_half)
+        _, ssim, pred = evaluate_batch(model, batch, pose_half=args.pose_half)
+        scores = board.add(pred, batch)
+        ssims.append(ssim.flatten())
         for j, i in enumerate(batch["scene_index"].tolist()):
             per_scene.append({"scene": i, "target_views": batch["target_views"][j].tolist(),
-                              "psnr": [round(v, 3) for v in psnr[j].tolist()],
+                              **{("psnr" if name == "model" else f"{name}_psnr"): [round(v, 3) for v in s[j].tolist()]
+                                 for name, s in scores.items()},
                               "ssim": [round(v, 4) for v in ssim[j].tolist()]})
         if figure_batch is None:
             figure_batch = {k: v[: args.figure_scenes] for k, v in batch.items()}
-    psnrs = torch.tensor([v for s in per_scene for v in s["psnr"]])
-    ssims = torch.tensor([v for s in per_scene for v in s["ssim"]])
     summary = {"run": str(args.run), "variant": cfg.model.variant, "step": step, "split": args.split, "scenes": n,
-               "psnr": round(float(psnrs.mean()), 3), "psnr_stderr": round(float(psnrs.std() / len(psnrs) ** 0.5), 3),
-               "ssim": round(float(ssims.mean()), 4), "protocol": f"right halves; Pose Estimator fed {args.pose_half} halves"}
+               **board.summary(), "ssim": round(float(torch.cat(ssims).mean()), 4),
+               "protocol": f"right halves; Pose Estimator fed {args.pose_half} halves; object_psnr pools the "
+                           "pixels of object classes over all targets"}
     out = args.out or args.run / "eval"
     write_json(out / "metrics.json", {**summary, "per_scene": per_scene})
     if args.figure_scenes and figure_batch is not None:

@@ -53,6 +53,13 @@ CLASSES = {
 }
 
 
+# Classes scored as "object pixels" (issue: a model can beat a constant colour without placing a
+# single object, so evaluations report PSNR on these pixels too), and the background class whose
+# colour the background oracle paints over them.
+OBJECT_CLASSES = {"dome": ("box", "sphere", "cylinder", "cone"), "street": ("car", "pole", "vegetation")}
+GROUND_CLASS = {"dome": "ground", "street": "road"}
+
+
 def class_id(kind: str, name: str) -> int:
     return [n for n, _ in CLASSES[kind]].index(name)
 

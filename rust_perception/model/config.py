@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..config import require
 
@@ -15,10 +16,12 @@ class ModelConfig:
     variant: str = "rust"  # rust: no poses; srt: posed inputs + targets; upsrt: posed targets only
     image_size: int = 64
     num_inputs: int = 5
-    dim: int = 192  # token width everywhere
+    dim: int = 192  # token width (encoder, SLSR, Pose Estimator)
     heads: int = 4
     mlp_dim: int = 384
-    cnn_channels: tuple[int, int, int] = (48, 96, 192)  # the 3 stride-2 blocks → one token per 8×8 patch
+    cnn_channels: tuple[int, int, int] = (48, 96, 192)  # 3 conv blocks, the first log2(patch_size) strided
+    patch_size: int = 8  # pixels per token side (4 or 8; 2 also allowed)
+    decoder_dim: int = 0  # width of the per-pixel decoder queries (0: dim); its MLP keeps mlp_dim/dim
     encoder_layers: int = 3
     pose_layers: int = 2  # Pose Estimator blocks of [cross-attention into S̃, self-attention]
     decoder_layers: int = 2
@@ -26,6 +29,13 @@ class ModelConfig:
     pixel_octaves: int = 8  # sinusoidal encoding of the target pixel's 2D position (RUST query)
     ray_octaves: int = 8  # sinusoidal encoding of ray origin/direction (SRT, UpSRT)
     position_scale: float = 0.1  # metres → ray-encoding units
+    # learning fixes (README "Deviations from the paper"); the other values reproduce the old model
+    init: Literal["scaled", "torch"] = "scaled"  # He/LeCun-normal convs, truncated-normal(0.02)
+    # linears, zero biases (layers.init_weights), or torch's default (blind to the inputs at init)
+    cnn_activation: Literal["selu", "relu"] = "selu"  # SELU: no image-independent offset at init
+    output_activation: Literal["sigmoid", "linear"] = "sigmoid"  # both start at mid-grey
+    ray_code: Literal["patch", "pixel"] = "patch"  # SRT input rays: projected and added per patch
+    # token, or concatenated to every pixel's RGB before the CNN (the SRT paper)
     # ablation switches (paper Tab. 1 right)
     pose_half: str = "random"  # half of the target fed to the Pose Estimator during training
     pose_grad_scale: float = 0.2  # gradients into and through the Pose Estimator are scaled by this
@@ -37,9 +47,13 @@ class ModelConfig:
         require(self.variant in VARIANTS, f"variant={self.variant!r} is not allowed (choose from {', '.join(VARIANTS)})")
         require(self.pose_half in POSE_HALVES,
                 f"pose_half={self.pose_half!r} is not allowed (choose from {', '.join(POSE_HALVES)})")
-        require(self.image_size % 16 == 0 and self.image_size >= 16,
-                f"image_size={self.image_size} is not allowed (must be a multiple of 16: 8×8 patches of half images)")
+        require(self.patch_size in (2, 4, 8), f"patch_size={self.patch_size} is not allowed (choose from 2, 4, 8)")
+        require(self.image_size % (2 * self.patch_size) == 0 and self.image_size >= 2 * self.patch_size,
+                f"image_size={self.image_size} is not allowed (must be a multiple of {2 * self.patch_size}: "
+                f"{self.patch_size}×{self.patch_size} patches of half images)")
         require(self.dim % self.heads == 0, f"dim={self.dim} is not allowed (must be divisible by heads={self.heads})")
+        require(self.decoder_dim >= 0 and self.query_dim % self.heads == 0,
+                f"decoder_dim={self.decoder_dim} is not allowed (must be 0 or a multiple of heads={self.heads})")
         require(self.num_inputs >= 1, f"num_inputs={self.num_inputs} is not allowed (must be >= 1)")
         require(self.latent_dim >= 1, f"latent_dim={self.latent_dim} is not allowed (must be >= 1)")
         for name in ("encoder_layers", "decoder_layers"):
@@ -58,4 +72,13 @@ class ModelConfig:
     @property
     def patches(self) -> int:
         """Tokens per side of an input view."""
-        return self.image_size // 8
+        return self.image_size // self.patch_size
+
+    @property
+    def query_dim(self) -> int:
+        """Width of the decoder's per-pixel queries."""
+        return self.decoder_dim or self.dim
+
+    @property
+    def query_mlp_dim(self) -> int:
+        return max(1, self.mlp_dim * self.query_dim // self.dim)

@@ -2,8 +2,10 @@
 so any subset renders (random pixels in training, chunks at inference).
 
 The query is MLP(p̃ ⊕ encoded 2D pixel position) for RUST, MLP(encoded ray origin ⊕ direction
-relative to the first input camera) for the posed baselines. `out_channels` makes the same
-decoder a segmentation head (class logits instead of RGB)."""
+relative to the first input camera) for the posed baselines. Queries are `decoder_dim` wide
+(the SRT paper: 180-d ray codes attending into 768-d tokens), so the per-pixel cost does not grow
+with the token width. RGB leaves through a sigmoid (or a linear layer whose bias starts at
+mid-grey); `out_channels` makes the same decoder a segmentation head (raw class logits)."""
 
 from __future__ import annotations
 
@@ -15,17 +17,26 @@ from .layers import Block, sinusoidal, sinusoidal_dim
 
 
 class Decoder(nn.Module):
-    def __init__(self, cfg: ModelConfig, out_channels: int = 3):
+    def __init__(self, cfg: ModelConfig, out_channels: int = 3, rgb: bool = True):
         super().__init__()
         self.cfg = cfg
+        self.rgb_output = rgb
+        self.sigmoid = rgb and cfg.output_activation == "sigmoid"
+        d = cfg.query_dim
         if cfg.posed_targets:
             query_in = 2 * sinusoidal_dim(3, cfg.ray_octaves)
         else:
             query_in = cfg.latent_dim + sinusoidal_dim(2, cfg.pixel_octaves)
-        self.query = nn.Sequential(nn.Linear(query_in, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
-        self.layers = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_dim, cross=True) for _ in range(cfg.decoder_layers))
-        self.norm = nn.LayerNorm(cfg.dim)
-        self.rgb = nn.Linear(cfg.dim, out_channels)
+        self.query = nn.Sequential(nn.Linear(query_in, d), nn.GELU(), nn.Linear(d, d))
+        self.layers = nn.ModuleList(Block(d, cfg.heads, cfg.query_mlp_dim, cross=True, context_dim=cfg.dim)
+                                    for _ in range(cfg.decoder_layers))
+        self.norm = nn.LayerNorm(d)
+        self.rgb = nn.Linear(d, out_channels)
+
+    def init_output(self) -> None:
+        """Linear RGB starts at mid-grey, not black (a sigmoid does so by itself)."""
+        if self.rgb_output and not self.sigmoid:
+            nn.init.constant_(self.rgb.bias, 0.5)
 
     def latent_query(self, latent: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
         """latent (B, M, D), uv (B, M, R, 2) pixel coordinates → query input (B, M, R, ·)."""
@@ -47,4 +58,5 @@ class Decoder(nn.Module):
         return self.norm(x).view(b, m, r, -1)
 
     def forward(self, query_input: torch.Tensor, slsr: torch.Tensor) -> torch.Tensor:
-        return self.rgb(self.features(query_input, slsr))
+        out = self.rgb(self.features(query_input, slsr))
+        return torch.sigmoid(out) if self.sigmoid else out

@@ -58,7 +58,7 @@ class SegmentationHead(Decoder):
     def __init__(self, model_cfg: ModelConfig, cfg: HeadConfig):
         from dataclasses import replace
 
-        super().__init__(replace(model_cfg, decoder_layers=cfg.layers), out_channels=cfg.num_classes)
+        super().__init__(replace(model_cfg, decoder_layers=cfg.layers), out_channels=cfg.num_classes, rgb=False)
 
 
 def build_head(model_cfg: ModelConfig, cfg: HeadConfig) -> nn.Module:

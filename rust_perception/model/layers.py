@@ -27,11 +27,14 @@ def grad_scale(x: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int):
+    """Multi-head attention of `dim`-wide queries into `context_dim`-wide keys/values (default
+    `dim`), at width `dim` inside: a narrow decoder query pays for its own width, not the tokens'."""
+
+    def __init__(self, dim: int, heads: int, context_dim: int | None = None):
         super().__init__()
         self.heads = heads
         self.q = nn.Linear(dim, dim, bias=False)
-        self.kv = nn.Linear(dim, 2 * dim, bias=False)
+        self.kv = nn.Linear(context_dim or dim, 2 * dim, bias=False)
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -44,14 +47,15 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LN transformer block: self-attention (context=None) or cross-attention, then an MLP."""
+    """Pre-LN transformer block: self-attention (context=None) or cross-attention into a
+    `context_dim`-wide context, then an MLP."""
 
-    def __init__(self, dim: int, heads: int, mlp_dim: int, cross: bool = False):
+    def __init__(self, dim: int, heads: int, mlp_dim: int, cross: bool = False, context_dim: int | None = None):
         super().__init__()
         self.cross = cross
         self.norm = nn.LayerNorm(dim)
-        self.norm_context = nn.LayerNorm(dim) if cross else None
-        self.attn = Attention(dim, heads)
+        self.norm_context = nn.LayerNorm(context_dim or dim) if cross else None
+        self.attn = Attention(dim, heads, context_dim if cross else None)
         self.norm_mlp = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
 
@@ -73,17 +77,45 @@ def sinusoidal_dim(channels: int, octaves: int) -> int:
 
 
 class PatchCNN(nn.Module):
-    """3 downsampling blocks (conv 3×3 + conv 3×3 stride 2, ReLU) → a `dim` token per 8×8 patch."""
+    """Conv blocks (3×3 conv, activation, 3×3 conv, activation; the first log2(patch) of them
+    stride 2) and a 1×1 projection → a `dim` token per patch×patch pixels.
 
-    def __init__(self, in_channels: int, channels: tuple[int, int, int], dim: int):
+    activation="selu": zero-mean activations (self-normalising nets), so the tokens at
+    initialisation vary with the image instead of carrying a large image-independent offset as
+    ReLU's positive mean does (~90 % vs ~20 % of their variance across scenes; tests/
+    test_learning_diagnostics.py)."""
+
+    def __init__(self, in_channels: int, channels: tuple[int, ...], dim: int, patch: int = 8, activation: str = "selu"):
         super().__init__()
+        strided = int(math.log2(patch))
+        act = nn.SELU if activation == "selu" else nn.ReLU
         layers, c = [], in_channels
-        for out in channels:
-            layers += [nn.Conv2d(c, out, 3, padding=1), nn.ReLU(), nn.Conv2d(out, out, 3, stride=2, padding=1), nn.ReLU()]
+        for i, out in enumerate(channels):
+            stride = 2 if i < strided else 1
+            layers += [nn.Conv2d(c, out, 3, padding=1), act(), nn.Conv2d(out, out, 3, stride=stride, padding=1), act()]
             c = out
         layers.append(nn.Conv2d(c, dim, 1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) → (B, H/8 · W/8, dim), row-major patches."""
+        """(B, C, H, W) → (B, H/patch · W/patch, dim), row-major patches."""
         return self.net(images).flatten(2).transpose(1, 2)
+
+
+def init_weights(model: nn.Module) -> None:
+    """He-normal convolutions before a ReLU, LeCun-normal before a SELU or nothing; truncated-
+    normal (σ 0.02) linear layers as in ViT; every bias zero. With torch's defaults the non-zero
+    biases swamp the image: at initialisation < 1 % of the SLSR's variance across scenes depended
+    on the input images, so every model started blind to them (tests/test_learning_diagnostics.py).
+    Layers whose own init matters (a linear RGB output's bias) set it after this runs."""
+    modules = list(model.modules())
+    for i, module in enumerate(modules):
+        if isinstance(module, nn.Conv2d):
+            relu_next = i + 1 < len(modules) and isinstance(modules[i + 1], nn.ReLU)
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu" if relu_next else "linear")
+        elif isinstance(module, nn.Linear):
+            nn.init.trunc_normal_(module.weight, std=0.02)
+        else:
+            continue
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)

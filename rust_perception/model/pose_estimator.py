@@ -14,7 +14,7 @@ class PoseEstimator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.cnn = PatchCNN(3, cfg.cnn_channels, cfg.dim)
+        self.cnn = PatchCNN(3, cfg.cnn_channels, cfg.dim, cfg.patch_size, cfg.cnn_activation)
         self.position = nn.Parameter(torch.randn(1, cfg.patches * cfg.patches // 2, cfg.dim) * 0.02)
         self.layers = nn.ModuleList()
         for _ in range(cfg.pose_layers):

@@ -17,6 +17,7 @@ from ..geometry import rays_from_pixels, relative_poses
 from .config import ModelConfig
 from .decoder import Decoder
 from .encoder import Encoder
+from .layers import init_weights
 from .pose_estimator import PoseEstimator
 
 
@@ -46,6 +47,9 @@ class SceneModel(nn.Module):
         self.encoder = Encoder(cfg)
         self.pose_estimator = PoseEstimator(cfg) if cfg.variant == "rust" else None
         self.decoder = Decoder(cfg)
+        if cfg.init == "scaled":
+            init_weights(self)
+            self.decoder.init_output()
 
     # ------------------------------------------------------------------ stages
     def encode(self, images: torch.Tensor, inputs: Views | None = None) -> torch.Tensor:

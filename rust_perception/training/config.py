@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ..config import apply_overrides, from_dict, read_yaml, require
 from ..errors import ConfigError
@@ -22,7 +23,11 @@ class TrainConfig:
     rays_per_target: int = 1024  # random target pixels rendered per target view and step
     lr: float = 2e-4
     warmup_steps: int = 200
-    final_lr_ratio: float = 0.1  # cosine decay from lr to lr · ratio
+    # after warm-up: constant, or a cosine decay to lr · final_lr_ratio over `decay_steps` (0: the
+    # run's `steps`). A decay over the run itself cut the rate just as learning started.
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    final_lr_ratio: float = 0.1
+    decay_steps: int = 0
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     precision: str = "auto"  # auto: bf16 autocast where it is fast (AMX CPUs, GPUs), else fp32
@@ -32,6 +37,7 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 250
     eval_scenes: int = 32
+    eval_swap_poses: bool = False  # also render every target at another target's pose (geometry check)
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
     workers: int = 1  # DataLoader worker processes
@@ -46,6 +52,7 @@ class TrainConfig:
                 f"precision={self.precision!r} is not allowed (choose from {', '.join(PRECISIONS)})")
         require(self.lr > 0, f"lr={self.lr} is not allowed (must be > 0)")
         require(0 <= self.warmup_steps, f"warmup_steps={self.warmup_steps} is not allowed (must be >= 0)")
+        require(self.decay_steps >= 0, f"decay_steps={self.decay_steps} is not allowed (must be >= 0)")
         require(0 < self.final_lr_ratio <= 1, f"final_lr_ratio={self.final_lr_ratio} is not allowed (must be in (0, 1])")
         require(self.eval_scenes >= 0, f"eval_scenes={self.eval_scenes} is not allowed (must be >= 0)")
         require(self.workers >= 0 and self.threads >= 0, "workers and threads must be >= 0")

@@ -79,28 +79,32 @@ def right_half_pixels(b: int, m: int, size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def render_targets(model: SceneModel, batch, uv: torch.Tensor, bf16: bool = False, pose_half: str = "left",
-                   chunk: int = 4096) -> torch.Tensor:
+                   chunk: int = 4096, swap_poses: bool = False) -> torch.Tensor:
     """RGB (B, M, R, 3) at target pixels uv, with the Pose Estimator fed `pose_half` of each
-    target (RUST) or the true target poses (posed variants)."""
+    target (RUST) or the true target poses (posed variants). `swap_poses` renders each target
+    at the next target's pose (latent or true): how much a model's renders depend on the pose."""
     images = batch["target_images"]
     b, m = images.shape[:2]
     with torch.autocast("cuda" if images.is_cuda else "cpu", dtype=torch.bfloat16, enabled=bf16):
         inputs, targets = poses(batch) if model.cfg.posed_targets else (None, None)
+        if swap_poses and targets is not None:
+            targets = Views(targets.cam2world.roll(1, dims=1), targets.intrinsics.roll(1, dims=1))
         slsr = model.encode(batch["input_images"], inputs)
         latent = None
         if model.cfg.variant == "rust":
             latent = model.estimate_pose(slsr, images, torch.full((b, m), pose_half == "right"))
+            latent = latent.roll(1, dims=1) if swap_poses else latent
         reference = inputs.cam2world[:, 0] if inputs is not None else None
         rgb = model.render(slsr, model.query_input(uv, latent, targets, reference), chunk=chunk)
     return rgb.float().clamp(0, 1)
 
 
-def evaluate_batch(model: SceneModel, batch, bf16: bool = False, pose_half: str = "left"):
+def evaluate_batch(model: SceneModel, batch, bf16: bool = False, pose_half: str = "left", swap_poses: bool = False):
     """The paper's protocol: PSNR and SSIM (B, M) on the right halves of the targets, with the
     Pose Estimator fed the left halves; also the rendered right halves (B, M, 3, H, W/2)."""
     images = batch["target_images"]
     b, m, _, h, w = images.shape
-    rgb = render_targets(model, batch, right_half_pixels(b, m, h), bf16, pose_half)
+    rgb = render_targets(model, batch, right_half_pixels(b, m, h), bf16, pose_half, swap_poses=swap_poses)
     pred = rgb.view(b, m, h, w // 2, 3).permute(0, 1, 4, 2, 3)
     truth = images[..., w // 2 :]
     return psnr(pred, truth), ssim(pred.flatten(0, 1), truth.flatten(0, 1)).view(b, m), pred

@@ -1,5 +1,5 @@
-"""The training loop: Adam with warm-up + cosine decay, bf16 autocast, random target pixels,
-tqdm progress, TensorBoard scalars and image grids, periodic held-out evaluation, atomic
+"""The training loop: Adam with warm-up then a constant rate (or cosine decay), bf16 autocast,
+random target pixels, tqdm progress, TensorBoard scalars and image grids, periodic held-out evaluation, atomic
 checkpoints every K steps and on SIGINT/SIGTERM, and automatic resume from the run directory.
 
 Under torchrun the same loop runs DistributedDataParallel: `batch_size` stays the global batch,
@@ -30,6 +30,7 @@ from ..model.config import ModelConfig
 from ..model.scene_model import SceneModel
 from ..precision import use_bf16
 from .checkpoint import latest_checkpoint, save_checkpoint
+from .scoring import Scoreboard
 from .config import TrainConfig
 from .steps import evaluate_batch, held_out_batches, sample_generators, training_inputs
 
@@ -40,7 +41,9 @@ METRICS_FILE = "metrics.jsonl"
 def lr_factor(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, (cfg.decay_steps or cfg.steps) - cfg.warmup_steps))
     return cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
@@ -233,23 +236,33 @@ class Trainer:
         self.scheduler.step()
         return loss.item()
 
-    def evaluate(self, scenes: int | None = None) -> dict[str, float]:
-        """Mean PSNR / SSIM on the right halves of held-out targets (first `scenes` test scenes)."""
+    def evaluate(self, scenes: int | None = None, swap_poses: bool = False) -> dict[str, Any]:
+        """Mean PSNR / SSIM on the right halves of held-out targets (first `scenes` test scenes),
+        object-pixel PSNR, and the trivial baselines on the same pixels (training.scoring);
+        with `swap_poses`, also the PSNR when every target is rendered at another target's pose."""
         if self.eval_set is None:
             return {}
         self.model.eval()
         n = min(scenes or self.cfg.eval_scenes, len(self.eval_set))
-        psnrs, ssims, first = [], [], None
+        kind = self.eval_set.store.manifest.get("kind")
+        board, swapped = Scoreboard(kind), Scoreboard(kind)
+        ssims, first = [], None
         for batch in held_out_batches(self.eval_set, n, self.cfg.batch_size):
             batch = {k: v.to(self.device) for k, v in batch.items()}
-            p, s, pred = evaluate_batch(self.model, batch, self.bf16)
-            psnrs.append(p.cpu())
+            _, s, pred = evaluate_batch(self.model, batch, self.bf16)
+            board.add(pred, batch)
             ssims.append(s.cpu())
+            if swap_poses:
+                swapped.add(evaluate_batch(self.model, batch, self.bf16, swap_poses=True)[2], batch)
             if first is None:
                 first = (batch["target_images"][:2, 0].cpu(), pred[:2, 0].cpu())
         self.model.train()
         self._eval_images = first
-        return {"psnr": float(torch.cat(psnrs).mean()), "ssim": float(torch.cat(ssims).mean()), "scenes": n}
+        result = {**board.summary(), "ssim": float(torch.cat(ssims).mean()), "scenes": n}
+        if swap_poses:
+            other = swapped.summary()
+            result.update({f"swapped_pose_{key}": other[key] for key in ("psnr", "pooled_psnr", "object_psnr")})
+        return result
 
     def _handle_signal(self, signum, frame) -> None:
         self._stop_signal = signum
@@ -295,15 +308,17 @@ class Trainer:
                     self._log({"step": self.step, "loss": mean, "psnr": psnr, "steps_per_s": rate})
                     losses, started = [], time.perf_counter()
                 if self.is_main and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
-                    metrics = self.evaluate()
+                    metrics = self.evaluate(swap_poses=cfg.eval_swap_poses)
                     if metrics:
-                        writer.add_scalar("eval/psnr", metrics["psnr"], self.step)
-                        writer.add_scalar("eval/ssim", metrics["ssim"], self.step)
+                        for key in ("psnr", "pooled_psnr", "ssim", "object_psnr", "swapped_pose_pooled_psnr"):
+                            if metrics.get(key) is not None:
+                                writer.add_scalar(f"eval/{key}", metrics[key], self.step)
                         truth, pred = self._eval_images
                         writer.add_images("eval/target_right_half", truth[..., truth.shape[-1] // 2 :], self.step)
                         writer.add_images("eval/render_right_half", pred, self.step)
                         self._log({"step": self.step, "eval": metrics})
-                        bar.write(f"step {self.step}: eval PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}")
+                        bar.write(f"step {self.step}: eval PSNR {metrics['psnr']:.2f} dB (constant colour "
+                                  f"{metrics['constant_colour_psnr']:.2f}), SSIM {metrics['ssim']:.3f}")
                         result["eval"] = metrics
                 if self.is_main and (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or stop):
                     path = self.save()
