@@ -41,6 +41,7 @@ setup(
             "analyze_latent = rust_perception.cli.analyze_latent:entry",
             "train_heads = rust_perception.cli.train_heads:entry",
             "export = rust_perception.cli.export:entry",
+            "prebuild = rust_perception.cli.prebuild:entry",
             "rust_node = ros2_rust_node.node:main",
             "rust_offline = ros2_rust_node.offline:entry",
             "make_rig_bag = ros2_rust_node.make_rig_bag:entry",

@@ -31,8 +31,9 @@ import torch  # noqa: E402
 
 from rust_perception.data.generate import generate_dataset  # noqa: E402
 from rust_perception.data.synthetic import SyntheticConfig  # noqa: E402
-from rust_perception.runtime.engine import OnnxRuntimeEngine, TorchEngine  # noqa: E402
-from rust_perception.runtime.export import export_model  # noqa: E402
+from rust_perception.runtime.onnxruntime_backend import OnnxRuntimeEngine  # noqa: E402
+from rust_perception.runtime.torch_backend import TorchEngine  # noqa: E402
+from rust_perception.training.export import export_model  # noqa: E402
 from rust_perception.training.config import load_train_config  # noqa: E402
 from rust_perception.training.heads import train_head  # noqa: E402
 from rust_perception.training.trainer import Trainer  # noqa: E402

@@ -55,7 +55,7 @@ def model(work: Path) -> Path:
     """A cpu-config RUST model with heads, exported (latency does not depend on training)."""
     from rust_perception.data.generate import generate_dataset
     from rust_perception.data.synthetic import SyntheticConfig
-    from rust_perception.runtime.export import export_model
+    from rust_perception.training.export import export_model
     from rust_perception.training.config import load_train_config
     from rust_perception.training.heads import train_head
     from rust_perception.training.trainer import Trainer

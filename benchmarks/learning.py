@@ -10,11 +10,14 @@ same pixels (constant colour, background oracle, ground colour on objects). Befo
 records the learning diagnostics at initialisation; at the end it states each of issue 12's
 criteria as met or not.
 
-Resumable: the runs live in runs/learning/<variant> and resume from their checkpoints, so a
-budget that needs several sessions continues where the last stopped. Partial results are
-written every minute. Usage:
+Resumable across machines: the runs live in runs/learning/<variant> and resume from their
+checkpoints; each run's newest checkpoint, config and log are also kept (overwritten in place)
+in benchmarks/results/learning_runs/<variant>/, which is committed, so a fresh clone continues a
+budget that needs several sessions. Partial results are written every minute. Usage:
     python benchmarks/learning.py [--steps 16000] [--variants srt rust] [--collect]
-`--collect` only gathers what the runs logged so far (no training).
+`--collect` only gathers what the runs logged so far (no training); `--score RUN ...` evaluates
+other runs of the same regime (probes of one lever each) on the same targets and records them
+under "probes" with the settings they changed.
 """
 
 from __future__ import annotations
@@ -36,12 +39,12 @@ from rust_perception.config import load_config, to_dict  # noqa: E402
 from rust_perception.data.generate import generate_dataset  # noqa: E402
 from rust_perception.data.store import MultiViewDataset  # noqa: E402
 from rust_perception.data.synthetic import SyntheticConfig  # noqa: E402
-from rust_perception.io import atomic_write  # noqa: E402
+from rust_perception.io import atomic_write, save_figure  # noqa: E402
 from rust_perception.model.scene_model import SceneModel, Views  # noqa: E402
 from rust_perception.training.config import load_train_config  # noqa: E402
 from rust_perception.training.diagnostics import image_dependence, image_to_ray_effect, input_swap_effect  # noqa: E402
 from rust_perception.training.steps import held_out_batches, right_half_pixels  # noqa: E402
-from rust_perception.training.trainer import METRICS_FILE  # noqa: E402
+from rust_perception.training.trainer import CONFIG_FILE, METRICS_FILE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Issue 12's "done when", on the last evaluation. "Overall" PSNR is the pooled one (PSNR of the
@@ -81,6 +84,60 @@ def init_diagnostics(cfg, variants: list[str]) -> dict:
             row["image_to_ray_effect"] = round(image_to_ray_effect(model, batch["input_images"], views), 4)
         out[variant] = row
     return out
+
+
+KEPT = RESULTS / "learning_runs"
+
+
+def keep(run: Path) -> None:
+    """Copy the run's newest checkpoint, config and log into the committed results folder."""
+    from rust_perception.training.checkpoint import list_checkpoints
+
+    checkpoints = list_checkpoints(run / "checkpoints")
+    if not checkpoints:
+        return
+    kept = KEPT / run.name
+    kept.mkdir(parents=True, exist_ok=True)
+    for source, name in ((checkpoints[-1], "checkpoint.pt"), (run / CONFIG_FILE, CONFIG_FILE),
+                         (run / METRICS_FILE, METRICS_FILE)):
+        with atomic_write(kept / name) as handle:
+            handle.write(source.read_bytes())
+
+
+def restore(run: Path) -> None:
+    """A fresh machine: start the run from its committed copy, if there is one."""
+    from rust_perception.training.checkpoint import load_checkpoint
+
+    kept = KEPT / run.name
+    if run.exists() or not (kept / "checkpoint.pt").is_file():
+        return
+    step = int(load_checkpoint(kept / "checkpoint.pt")["step"])
+    (run / "checkpoints").mkdir(parents=True)
+    for name, target in (("checkpoint.pt", f"checkpoints/step_{step:07d}.pt"), (CONFIG_FILE, CONFIG_FILE),
+                         (METRICS_FILE, METRICS_FILE)):
+        (run / target).write_bytes((kept / name).read_bytes())
+    print(f"restored {run} at step {step} from {kept}")
+
+
+def score(runs: list[Path], cfg, results: Results) -> None:
+    """Record probe runs (one lever each, trained with train.py and this config's evaluation) by
+    their last evaluation on the same held-out targets, with the settings they changed."""
+    from rust_perception.training.trainer import read_run_config
+
+    reference = to_dict(cfg)
+    probes = results.data.setdefault("probes", [])
+    for run in runs:
+        mine = to_dict(read_run_config(run))
+        if mine["eval_scenes"] != cfg.eval_scenes or mine["dataset"] != cfg.dataset:
+            raise SystemExit(f"{run} was not evaluated on this benchmark's {cfg.eval_scenes} scenes of {cfg.dataset}")
+        changed = {f"model.{k}": v for k, v in mine["model"].items() if v != reference["model"].get(k)}
+        changed |= {k: v for k, v in mine.items() if k != "model" and v != reference.get(k)
+                    and k not in ("steps", "eval_every", "checkpoint_every", "threads")}
+        evals = [json.loads(line) for line in (run / METRICS_FILE).read_text().splitlines() if '"eval"' in line]
+        name = f"{run.parent.name}/{run.name}"
+        probes[:] = [p for p in probes if p["run"] != name]
+        probes.append({"run": name, "step": evals[-1]["step"], "changed": changed, **evals[-1]["eval"]})
+        results.save()
 
 
 def collect(work: Path, variants: list[str]) -> dict:
@@ -138,9 +195,7 @@ def plot(curves: dict, path: Path) -> None:
         if a.get_legend_handles_labels()[0]:
             a.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> int:
@@ -151,15 +206,23 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", default=["srt", "rust"], choices=("srt", "rust", "upsrt"))
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "learning")
     parser.add_argument("--collect", action="store_true", help="only gather what the runs logged so far")
+    parser.add_argument("--score", type=Path, nargs="+", help="evaluate these probe runs and record them")
     args = parser.parse_args()
     cfg = load_train_config(ROOT / args.config, overrides("rust", args.steps))
     results = Results("learning.json", config=args.config, data=args.data, steps=cfg.steps, lr=cfg.lr,
                       batch_size=cfg.batch_size, rays_per_target=cfg.rays_per_target, eval_scenes=cfg.eval_scenes,
                       model=to_dict(cfg.model))
     previous = json.loads(results.path.read_text()) if results.path.is_file() else {}
+    if args.score:
+        results.data = {**previous, **{k: v for k, v in results.data.items() if k not in previous}}
+        score(args.score, cfg, results)
+        return 0
     if not args.collect:
         generate_dataset(load_config(SyntheticConfig, ROOT / args.data), ROOT / cfg.dataset, progress=True)
-    results.set(init=previous.get("init") or init_diagnostics(cfg, args.variants))
+    results.set(init=previous.get("init") or init_diagnostics(cfg, args.variants), probes=previous.get("probes", []))
+    if not args.collect:
+        for v in args.variants:
+            restore(args.work / v)
     children = [] if args.collect else [
         subprocess.Popen([sys.executable, str(ROOT / "trainer" / "train.py"), "--config", str(ROOT / args.config),
                           "--run", str(args.work / v), "--quiet",
@@ -172,6 +235,8 @@ def main() -> int:
             curves = collect(args.work, args.variants)
             results.set(curves=curves, criteria=judge(curves))
             plot(curves, RESULTS / "learning.png")
+            for v in args.variants:
+                keep(args.work / v)
             if not running:
                 break
             time.sleep(60)

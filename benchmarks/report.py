@@ -2,7 +2,7 @@
 """Markdown tables from benchmarks/results/*.json, for the README (so its numbers are the
 files' numbers): python benchmarks/report.py [NAME ...]  prints them;
 python benchmarks/report.py --readme  rewrites every `<!-- NAME -->…<!-- /NAME -->` block of
-README.md from the current results."""
+README.md and docs/*.md from the current results."""
 
 from __future__ import annotations
 
@@ -151,13 +151,62 @@ def soak(d: dict) -> str:
     return "\n".join(rows)
 
 
+def learning(d: dict) -> str:
+    curves = d.get("curves", {})
+    evals = {v: {e["step"]: e for e in c["eval"]} for v, c in curves.items()}
+    if not any(evals.values()):
+        return "(no evaluation yet)"
+    variants = [v for v in ("srt", "rust", "upsrt") if evals.get(v)]
+    last = next(iter(evals[variants[0]].values()))
+    rows = [f"Held-out: {d['eval_scenes']} scenes × 3 targets, right halves. Baselines on the same pixels: constant "
+            f"colour {last['constant_colour_pooled_psnr']} dB pooled ({last['constant_colour_psnr']} dB as a mean of "
+            f"per-target PSNRs), background oracle {last['background_oracle_pooled_psnr']} dB pooled; ground colour on "
+            f"objects {last['background_oracle_object_psnr']} dB (object pixels: "
+            f"{100 * last['object_pixel_fraction']:.1f} % of those scored).", "",
+            "| step | " + " | ".join(f"{v.upper()} pooled / object / at another pose (dB)" for v in variants) + " |",
+            "|---" * (len(variants) + 1) + "|"]
+    steps = sorted({s for v in variants for s in evals[v]})
+    shown = [s for s in steps if s % 1000 == 0 or s == steps[-1] or s == steps[0]]
+    for step in shown:
+        cells = []
+        for v in variants:
+            e = evals[v].get(step)
+            cells.append(f"{e['pooled_psnr']:.2f} / {e['object_psnr']:.2f} / {e.get('swapped_pose_pooled_psnr', '–')}"
+                         if e else "–")
+        rows.append(f"| {step} | " + " | ".join(cells) + " |")
+    crit = d.get("criteria") or {}
+    if crit:
+        at = crit.get("at_steps", {})
+        rows += ["", "Issue 12's criteria at " + ", ".join(f"{v.upper()} step {s}" for v, s in at.items()) + ": "
+                 + "; ".join(f"{k.replace('_', ' ')}: {'met' if ok else 'NOT met'}"
+                             for k, ok in crit.items() if k != "at_steps") + "."]
+    init = d.get("init") or {}
+    if init:
+        rows += ["", "At initialisation (share of the SLSR's variance across scenes from the images, real / random "
+                 "images; render change when the inputs are another scene's): "
+                 + "; ".join(f"{v.upper()} {r['image_dependence']:.2f} / {r['image_dependence_random_images']:.2f}, "
+                             f"{r['input_swap_effect']:.2f}" + (f", images ÷ rays {r['image_to_ray_effect']:.1f}"
+                                                               if "image_to_ray_effect" in r else "")
+                             for v, r in init.items()) + "."]
+    m = d["machine"]
+    rows += ["", f"Measured on {m.get('cpu_model', '?')} ({m.get('cpu_capability', '?')}, bf16 "
+             f"{'fast' if m.get('bf16_fast') else 'slow'}), one core per model, started {m['date']}."]
+    return "\n".join(rows)
+
+
 def render(name: str) -> str:
     data = load(name)
     kind = name.split("_")[0] if name.startswith(("readout_", "table2_")) else name
     return globals()[kind](data) if data else "(not measured yet)"
 
 
-def update_readme(path: Path = RESULTS.parents[1] / "README.md") -> None:
+def update_docs(root: Path = RESULTS.parents[1]) -> None:
+    """README.md and docs/*.md: every `<!-- NAME -->…<!-- /NAME -->` block from the results."""
+    for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        update_blocks(path)
+
+
+def update_blocks(path: Path) -> None:
     import re
 
     from rust_perception.io import atomic_write
@@ -173,7 +222,7 @@ def update_readme(path: Path = RESULTS.parents[1] / "README.md") -> None:
 
 def main() -> int:
     if sys.argv[1:] == ["--readme"]:
-        update_readme()
+        update_docs()
         return 0
     names = sys.argv[1:] or ["synthetic", "train_speed", "table1", "table2", "inference"]
     for name in names:

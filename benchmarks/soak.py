@@ -88,7 +88,7 @@ def plot(samples: list[tuple[float, float]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rust_perception.io import atomic_write
+    from rust_perception.io import save_figure
 
     fig, ax = plt.subplots(figsize=(5.5, 3.0))
     ax.plot([t for t, _ in samples], [r for _, r in samples])
@@ -96,9 +96,7 @@ def plot(samples: list[tuple[float, float]], path: Path) -> None:
     ax.set_ylabel("rust_offline RSS (MiB)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> int:

@@ -160,7 +160,7 @@ def chart(results: Results) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rust_perception.io import atomic_write
+    from rust_perception.io import save_figure
 
     kinds = [k for k in ("dome", "street") if results.data.get(k)]
     fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 3.2), squeeze=False)
@@ -175,9 +175,7 @@ def chart(results: Results) -> None:
         ax.set_title(f"{kind}: {results.data['budget']['steps']} steps × batch {results.data['budget']['batch_size']}")
         ax.tick_params(axis="x", labelrotation=25, labelsize=8)
     fig.tight_layout()
-    with atomic_write(RESULTS / "table1.png") as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, RESULTS / "table1.png")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def _camera_remaps(camera_topics, camera_ns):
         return []
     remaps = []
     for topic in camera_topics:
-        for source in (topic, topic.rsplit('/', 1)[0] + '/camera_info'):
+        # camera_info beside the image topic, without its transport (image_transport's convention)
+        for source in (topic, topic.removesuffix('/compressed').rsplit('/', 1)[0] + '/camera_info'):
             head, sep, rest = source.lstrip('/').partition('/')
             remap = (source, f"{camera_ns.rstrip('/')}/{rest}" if camera_ns else rest)
             if head == DEFAULT_CAMERA_NS and sep and remap not in remaps:

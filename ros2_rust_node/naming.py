@@ -22,3 +22,15 @@ def optical_frame(frame_ids: dict[str, str], topic: str) -> str:
     """A camera's frame id: the `header.frame_id` its driver last stamped its images with (in
     `frame_ids`), or `<camera>_optical_frame` until one with a frame id has arrived."""
     return frame_ids.get(topic) or f"{camera_name(topic)}_optical_frame"
+
+
+def camera_info_topic(topic: str) -> str:
+    """image_transport's convention: the camera_info beside the image topic, its transport suffix
+    dropped (`/x/image_raw` and `/x/image_raw/compressed` → `/x/camera_info`)."""
+    base = topic.removesuffix("/compressed")
+    return base.rsplit("/", 1)[0] + "/camera_info" if "/" in base else "camera_info"
+
+
+def reference_camera(cameras: list[str], reference: str = "") -> str:
+    """The node's rule: `reference_camera` when given, else the first of `camera_topics`."""
+    return reference or cameras[0]

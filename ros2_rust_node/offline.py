@@ -3,10 +3,10 @@
     rust_offline --bag rig_bag --model-dir runs/demo/model --out rig_bag_rust
 
 Image messages are read in log-time order, decoded and fitted to the model's size like the node
-does (`image_codec`), fed to `Pipeline.add_frame(topic, header stamp, rgb)`, and
-`Pipeline.step(log time)` runs after every message: the SLSR / pose / render schedule follows
-bag time as the live node follows its clock, so a run is reproducible and independent of how
-fast this machine is. Outputs are written under the node's topic names (namespace /rust_node),
+does (`image_codec`), fed to `Pipeline.add_frame(topic, header stamp, rgb, log time)`, and
+`Pipeline.step(log time)` runs after every message: the SLSR / pose / render schedule and silence
+(a camera whose frames stop) follow bag time as the live node follows its clock, so a run is
+reproducible and independent of how fast this machine is. Outputs are written under the node's topic names (namespace /rust_node),
 stamped with the reference frame they were computed from and logged at the bag time they were
 produced. Frames that cannot be read (unknown encoding, corrupt data) are counted and skipped.
 
@@ -28,7 +28,8 @@ import numpy as np
 from rust_perception.cli import ArgumentParser, run
 from rust_perception.errors import UserError
 
-from .naming import camera_name, optical_frame, stamp_to_seconds
+from .markers import camera_markers, quaternion
+from .naming import camera_name, optical_frame, reference_camera, stamp_to_seconds
 
 PROG = "rust_offline"
 NAMESPACE = "/rust_node"
@@ -47,7 +48,8 @@ def parser() -> ArgumentParser:
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="output bag storage (default mcap)")
     p.add_argument("--cameras", nargs="+", metavar="TOPIC",
                    help="image topics (default: every Image / CompressedImage topic with messages, sorted)")
-    p.add_argument("--reference", metavar="TOPIC", help="reference camera topic (default: the first camera)")
+    p.add_argument("--reference", metavar="TOPIC", help="reference camera topic (default, as the node's: the first "
+                                                         "of --cameras)")
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"), default="auto",
                    help="inference backend (default auto)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads of the engine (default 0: its default)")
@@ -98,7 +100,7 @@ def select_cameras(connections, cameras: list[str] | None, reference: str | None
     names = Counter(camera_name(t) for t in cameras)
     if clash := [t for t in cameras if names[camera_name(t)] > 1]:
         raise UserError(f"camera topics {', '.join(clash)} would share the output name {camera_name(clash[0])}")
-    reference = reference or cameras[0]
+    reference = reference_camera(cameras, reference or "")
     if reference not in cameras:
         raise UserError(f"--reference {reference} is not one of the cameras ({', '.join(cameras)})")
     return list(cameras), reference
@@ -131,8 +133,8 @@ class OutputBag:
 class Converter:
     """`Outputs` → (topic, message) in the node's topic names, frames and encodings."""
 
-    def __init__(self, types, reference: str, classes: list[dict]):
-        self.types, self.reference = types, reference
+    def __init__(self, types, cameras: list[str], reference: str, classes: list[dict], pose_rate: float):
+        self.types, self.cameras, self.reference, self.pose_rate = types, cameras, reference, pose_rate
         self.frame_ids: dict[str, str] = {}  # topic → its images' latest header.frame_id, as the node keeps
         self.palette = np.zeros((256, 3), np.uint8)
         for c in classes:
@@ -166,18 +168,23 @@ class Converter:
         return msg
 
     def messages(self, out):
+        """The node's messages, stamped as it stamps them: the novel view with its SLSR's reference
+        frame, per-camera outputs with the frame they were computed from."""
         t, ns = self.types, NAMESPACE
         if out.novel_view is not None:
             yield f"{ns}/novel_view/image", self.image(self.header(out.stamp, NOVEL_VIEW_FRAME), out.novel_view, "rgb8")
         for topic, latent in out.latent_poses.items():
-            layout = t["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0)
-            yield (f"{ns}/latent_pose/{camera_name(topic)}",
-                   t["std_msgs/msg/Float32MultiArray"](layout=layout, data=np.asarray(latent, np.float32).ravel()))
+            latent = np.asarray(latent, np.float64).ravel()
+            yield (f"{ns}/latent_pose/{camera_name(topic)}", t["sensor_msgs/msg/JointState"](
+                header=self.header(out.frame_stamps[topic], optical_frame(self.frame_ids, topic)),
+                name=[f"z{i}" for i in range(len(latent))], position=latent, velocity=np.zeros(0), effort=np.zeros(0)))
         for topic, rel in out.relative_poses.items():
-            yield f"{ns}/relative_pose/{camera_name(topic)}", self.pose(out.stamp, rel)
+            yield f"{ns}/relative_pose/{camera_name(topic)}", self.pose(out.frame_stamps[topic], rel)
+        if out.relative_poses:
+            yield f"{ns}/camera_poses", self.markers(out)
         for topic, labels in out.segmentation.items():
             name = camera_name(topic)
-            header = self.header(out.stamp, optical_frame(self.frame_ids, topic))
+            header = self.header(out.frame_stamps[topic], optical_frame(self.frame_ids, topic))
             yield f"{ns}/segmentation/{name}/image", self.image(header, labels, "mono8")
             yield f"{ns}/segmentation/{name}/color", self.image(header, self.palette[labels], "rgb8")
 
@@ -185,17 +192,37 @@ class Converter:
         """View's pose in the reference optical frame; identity orientation when the EPE head
         predicts no rotation. Covariance stays zero (unknown), as the live node publishes it."""
         t = self.types
-        w, x, y, z = 1.0, 0.0, 0.0, 0.0
-        if rel.get("rotation") is not None:
-            from transforms3d.quaternions import mat2quat
-
-            w, x, y, z = (float(v) for v in mat2quat(np.asarray(rel["rotation"], float)))
+        x, y, z, w = quaternion(rel.get("rotation"))
         px, py, pz = (float(v) for v in rel["position"])
         pose = t["geometry_msgs/msg/Pose"](position=t["geometry_msgs/msg/Point"](x=px, y=py, z=pz),
                                            orientation=t["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w))
         return t["geometry_msgs/msg/PoseWithCovarianceStamped"](
             header=self.header(stamp, optical_frame(self.frame_ids, self.reference)),
             pose=t["geometry_msgs/msg/PoseWithCovariance"](pose=pose, covariance=np.zeros(36)))
+
+    def markers(self, out):
+        """The node's camera_poses MarkerArray: arrows and names in the reference optical frame,
+        expiring after two pose periods."""
+        t = self.types
+        header = self.header(out.frame_stamps[self.reference], optical_frame(self.frame_ids, self.reference))
+        seconds = 2.0 / self.pose_rate
+        lifetime = t["builtin_interfaces/msg/Duration"](sec=int(seconds), nanosec=int(seconds % 1 * 1e9))
+        markers = []
+        for m in camera_markers(out.relative_poses, self.cameras, self.reference):
+            (px, py, pz), (qx, qy, qz, qw) = m["position"], m["orientation"]
+            pose = t["geometry_msgs/msg/Pose"](position=t["geometry_msgs/msg/Point"](x=px, y=py, z=pz),
+                                               orientation=t["geometry_msgs/msg/Quaternion"](x=qx, y=qy, z=qz, w=qw))
+            sx, sy, sz = m["scale"]
+            r, g, b, a = m["color"]
+            markers.append(t["visualization_msgs/msg/Marker"](
+                header=header, ns=m["ns"], id=m["id"], type=m["type"], action=0, pose=pose,
+                scale=t["geometry_msgs/msg/Vector3"](x=sx, y=sy, z=sz), color=t["std_msgs/msg/ColorRGBA"](r=r, g=g, b=b, a=a),
+                lifetime=lifetime, frame_locked=False, points=[], colors=[], texture_resource="",
+                texture=t["sensor_msgs/msg/CompressedImage"](header=header, format="", data=np.zeros(0, np.uint8)),
+                uv_coordinates=[], text=m["text"], mesh_resource="",
+                mesh_file=t["visualization_msgs/msg/MeshFile"](filename="", data=np.zeros(0, np.uint8)),
+                mesh_use_embedded_materials=False))
+        return t["visualization_msgs/msg/MarkerArray"](markers=markers)
 
 
 def decode(msg, msgtype: str, size: int) -> np.ndarray:
@@ -225,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from rust_perception.io import write_json
-    from rust_perception.runtime.engine import create_engine
+    from rust_perception.runtime import create_engine
     from rust_perception.scene_memory import LatencyStats, Pipeline, PipelineConfig
 
     typestore = get_typestore(Stores.ROS2_JAZZY)
@@ -241,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             cameras=cameras, reference_camera=reference, slsr_period=args.slsr_period, render_rate=args.render_rate,
             render_size=args.render_size, pose_rate=args.pose_rate, novel_view_motion=args.novel_view_motion))
         pipeline.latency = LatencyStats(window=None)  # keep every sample: the summary reports p50 / p99
-        convert = Converter(typestore.types, reference, engine.meta.get("classes", []))
+        convert = Converter(typestore.types, cameras, reference, engine.meta.get("classes", []), args.pose_rate)
         connections = [c for c in reader.connections if c.topic in cameras]
         frames_in, bad, encodes = Counter(), Counter(), 0
         first_ns = last_ns = None
@@ -273,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                                        f"({type(exc).__name__}: {str(exc)[:200]}){more}", file=sys.stderr)
                     else:
                         pipeline.latency.add("decode", time.perf_counter() - t0)
-                        pipeline.add_frame(topic, stamp, rgb)
+                        pipeline.add_frame(topic, stamp, rgb, log_ns * 1e-9)
                     t0 = time.perf_counter()
                     out = pipeline.step(log_ns * 1e-9)
                     pipeline.latency.add("step", time.perf_counter() - t0)

@@ -51,3 +51,13 @@ def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """A matplotlib figure as a PNG at `path`, atomically, and the figure closed."""
+    import matplotlib.pyplot as plt
+
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)

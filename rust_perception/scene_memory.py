@@ -10,14 +10,20 @@ View-selection policy (documented for users in the README):
 3. if that gives fewer than `num_inputs` views (fewer cameras than inputs, or cameras out of sync
    or silent), earlier frames fill up: the reference camera's previous frames first, newest first,
    then other cameras' — a moving rig's past views are extra viewpoints of the same street.
-A camera is silent when its newest frame is older than `stale_after` seconds (by the newest
-stamp seen on any camera); it is left out until it sends again.
+A camera is silent when no frame of it has arrived for `stale_after` seconds by the caller's
+clock (the node's monotonic clock, the offline runner's bag time), or when its newest frame is
+older than `stale_after` seconds by the newest stamp seen on any camera; it is left out until it
+sends again. With the reference camera silent nothing is selected, and the pipeline publishes
+nothing: a scene representation is never rendered again once a newer reference frame was due.
+The reference camera's buffer holds at least `num_inputs` frames, so a rig with fewer cameras than
+the model's inputs (or whose other cameras are silent) fills the inputs with its earlier frames.
 
 Timestamps jumping back: a frame older than its camera's newest is dropped and counted
 (`out_of_order`) — unless it is more than `stale_after` seconds older. Such a jump means the
 timeline restarted (a bag loop, a sim-time reset, a driver restart), so dropping would silence the
 camera for good: instead it is counted (`time_resets`), its camera's buffer restarts with it, and
-every camera's frames more than `stale_after` seconds after it (the old timeline) are forgotten.
+every camera's frames more than `stale_after` seconds after it (the old timeline) are forgotten —
+a time reset of each camera that had any, so a looped bag counts one per camera.
 """
 
 from __future__ import annotations
@@ -68,7 +74,10 @@ class CameraBuffer:
         return result
 
     def forget_after(self, stamp: float) -> None:
-        """Drop frames stamped after `stamp`: the old timeline, once another camera's restarted."""
+        """Drop frames stamped after `stamp`: the old timeline, once another camera's restarted.
+        Losing frames that way is this camera's time reset too (counted once per jump)."""
+        if self.frames and self.frames[-1].stamp > stamp:
+            self.time_resets += 1
         while self.frames and self.frames[-1].stamp > stamp:
             self.frames.pop()
 
@@ -92,19 +101,26 @@ class SceneMemory:
             raise ValueError("capacity and num_inputs must be >= 1")
         self.cameras, self.reference, self.num_inputs = list(cameras), reference, num_inputs
         self.sync_tolerance, self.stale_after = sync_tolerance, stale_after
-        self.buffers = {c: CameraBuffer(capacity, reset_after=stale_after) for c in cameras}
+        # the reference alone can always fill the inputs with its own earlier frames
+        self.buffers = {c: CameraBuffer(max(capacity, num_inputs) if c == reference else capacity,
+                                        reset_after=stale_after) for c in cameras}
+        self.arrived: dict[str, float] = {}  # camera → clock time its newest buffered frame arrived
         self.lock = threading.RLock()
 
-    def add(self, frame: Frame) -> str:
-        """Buffers the frame; returns `CameraBuffer.add`'s result. After a time reset the other
-        cameras' old-timeline frames are dropped too, or they would make the new ones look stale."""
+    def add(self, frame: Frame, now: float) -> str:
+        """Buffers the frame, arrived at clock time `now`; returns `CameraBuffer.add`'s result.
+        After a time reset the other cameras' old-timeline frames are dropped too, or they would
+        make the new ones look stale."""
         if frame.camera not in self.buffers:
             raise KeyError(f"frame from unknown camera {frame.camera!r}")
         with self.lock:
             result = self.buffers[frame.camera].add(frame)
+            if result != "out_of_order":
+                self.arrived[frame.camera] = now
             if result == "time_reset":
-                for buffer in self.buffers.values():
-                    buffer.forget_after(frame.stamp + self.stale_after)
+                for camera, buffer in self.buffers.items():
+                    if camera != frame.camera:
+                        buffer.forget_after(frame.stamp + self.stale_after)
         return result
 
     def newest(self, camera: str) -> Frame | None:
@@ -116,20 +132,29 @@ class SceneMemory:
             stamps = [b.newest().stamp for b in self.buffers.values() if b.newest() is not None]
         return max(stamps) if stamps else None
 
-    def live_cameras(self) -> list[str]:
+    def live_cameras(self, now: float | None = None) -> list[str]:
+        """Cameras with a frame within `stale_after` of the newest stamp and, given the clock time
+        `now`, one that arrived within `stale_after` of it (a rig whose cameras all stopped is
+        silent, though its newest stamps agree)."""
         with self.lock:
-            now = self.latest_stamp()
+            newest = self.latest_stamp()
             return [c for c in self.cameras
-                    if (f := self.buffers[c].newest()) is not None and now - f.stamp <= self.stale_after]
+                    if (f := self.buffers[c].newest()) is not None and newest - f.stamp <= self.stale_after
+                    and (now is None or now - self.arrived[c] <= self.stale_after)]
 
-    def select_views(self) -> list[Frame] | None:
-        """num_inputs frames by the policy above, or None while the reference camera is silent
-        or too few frames exist."""
+    def silent_for(self, camera: str, now: float) -> float | None:
+        """Clock seconds since the camera's newest buffered frame arrived (None: none ever did)."""
         with self.lock:
-            return self._select_views()
+            return now - self.arrived[camera] if camera in self.arrived else None
 
-    def _select_views(self) -> list[Frame] | None:
-        live = self.live_cameras()
+    def select_views(self, now: float | None = None) -> list[Frame] | None:
+        """num_inputs frames by the policy above, or None while the reference camera is silent
+        (by stamps and, given `now`, by the clock) or too few frames exist."""
+        with self.lock:
+            return self._select_views(now)
+
+    def _select_views(self, now: float | None) -> list[Frame] | None:
+        live = self.live_cameras(now)
         if self.reference not in live:
             return None
         first = self.buffers[self.reference].newest()
@@ -182,12 +207,37 @@ class PipelineConfig:
 class Outputs:
     """What one `step` produced, for the node to publish (None / empty = nothing new)."""
 
-    stamp: float = 0.0
+    stamp: float = 0.0  # the SLSR's reference frame: what the novel view is stamped with
     novel_view: np.ndarray | None = None  # (S, S, 3) uint8
+    frame_stamps: dict[str, float] = field(default_factory=dict)  # camera → stamp of the frame its poses came from
     latent_poses: dict[str, np.ndarray] = field(default_factory=dict)
     relative_poses: dict[str, dict] = field(default_factory=dict)  # camera → {"position", "rotation"}
     segmentation: dict[str, np.ndarray] = field(default_factory=dict)  # camera → (S, S) uint8 class ids
     encoded: bool = False
+
+
+class RecentEvents:
+    """Events per key within the last `window` seconds of the caller's clock: what a status level
+    reflects, so a single bad frame long ago does not hold it at WARN. Thread-safe (image callbacks
+    add, the diagnostics timer reads)."""
+
+    def __init__(self, window: float):
+        self.window = window
+        self.events: deque[tuple[float, str]] = deque()
+        self.lock = threading.Lock()
+
+    def add(self, key: str, now: float) -> None:
+        with self.lock:
+            self.events.append((now, key))
+
+    def counts(self, now: float) -> dict[str, int]:
+        with self.lock:
+            while self.events and now - self.events[0][0] > self.window:
+                self.events.popleft()
+            out: dict[str, int] = {}
+            for _, key in self.events:
+                out[key] = out.get(key, 0) + 1
+            return out
 
 
 class LatencyStats:
@@ -219,6 +269,7 @@ class Pipeline:
                                   cfg.sync_tolerance, cfg.stale_after)
         self.slsr: np.ndarray | None = None
         self.views: list[Frame] = []
+        self.encoded_reference: Frame | None = None  # the reference frame of the newest SLSR
         self.view_latent: tuple[Frame, np.ndarray] | None = None  # the novel camera's, for the current SLSR
         self.last = {"encode": -np.inf, "pose": -np.inf, "render": -np.inf}
         self.latency = LatencyStats()
@@ -230,10 +281,11 @@ class Pipeline:
 
             self.pca, self.meanings = PCA.from_dict(latent_space["pca"]), latent_space["meanings"]
 
-    def add_frame(self, camera: str, stamp: float, rgb: np.ndarray) -> str:
-        """rgb: (S, S, 3) uint8 at the model's size (the node resizes). Returns `SceneMemory.add`'s
-        result, for the caller to warn about time going backwards."""
-        return self.memory.add(Frame(camera, stamp, rgb))
+    def add_frame(self, camera: str, stamp: float, rgb: np.ndarray, now: float) -> str:
+        """rgb: (S, S, 3) uint8 at the model's size (the node resizes), arrived at `now` on the
+        clock `step` is driven by. Returns `SceneMemory.add`'s result, for the caller to warn
+        about time going backwards."""
+        return self.memory.add(Frame(camera, stamp, rgb), now)
 
     def _timed(self, name, fn, *args):
         start = self.clock()
@@ -270,20 +322,27 @@ class Pipeline:
         self.last[name] = self.last[name] + period if late < 2 * period else now
 
     def step(self, now: float) -> Outputs:
+        """Whatever is due at clock time `now`. A re-encode that is due without a new reference
+        frame (the reference stopped, or went silent) drops the SLSR: outputs stop, instead of
+        re-rendering it under an old stamp, until the reference sends again."""
         cfg, out = self.cfg, Outputs()
         if self._due("encode", cfg.slsr_period, now):
-            views = self.memory.select_views()
-            if views is not None:
+            views = self.memory.select_views(now)
+            if views is None or views[0] is self.encoded_reference:
+                self.slsr, self.views = None, []
+            else:
                 self.slsr = self._timed("encode", self.engine.encode, [f.image for f in views])
                 self.views, self.view_latent, out.encoded = views, None, True
+                self.encoded_reference = views[0]
                 self._done("encode", cfg.slsr_period, now)
         if self.slsr is None:
             return out
         out.stamp = self.views[0].stamp
         if self._due("pose", 1.0 / cfg.pose_rate, now):
             self._done("pose", 1.0 / cfg.pose_rate, now)
-            for camera in self.memory.live_cameras():
+            for camera in self.memory.live_cameras(now):
                 frame = self.memory.newest(camera)
+                out.frame_stamps[camera] = frame.stamp
                 out.latent_poses[camera] = self._timed("pose", self.engine.estimate_pose, self.slsr, frame.image)
             reference_latent = out.latent_poses.get(cfg.reference_camera)
             if cfg.publish_relative_pose and self.engine.meta["epe"] and reference_latent is not None:

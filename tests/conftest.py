@@ -86,7 +86,7 @@ def street_model_dir(street_dir, tmp_path_factory):
     plays those scenes, has a meaningful PSNR floor. Measured there: the reference camera 12.5 dB
     (scene mean colour 11.5), cam2 17.1 dB (mean colour 17.6: not beaten; 400 steps gave no
     more). Training takes ~12 s on 2 idle cores (heads and export included: ~80 s on loaded ones)."""
-    from rust_perception.runtime.export import export_model
+    from rust_perception.training.export import export_model
 
     root = tmp_path_factory.mktemp("street_model")
     run = train_tiny_rust(street_dir, root / "run", True, *STREET_TRAINING)

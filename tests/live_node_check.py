@@ -3,9 +3,12 @@
 Starts the node process with config/node.yaml, drives its lifecycle through services, plays the
 6-camera street-rig captures of a dataset (the model's training scenes) as sensor_msgs/Image at
 10 Hz, records every output topic, renders at a second camera (novel_view_camera set live), sends
-bad frames, silences one camera for a while, jumps the stamps 100 s back (a bag loop), then
-deactivates and cleans up. Writes what it saw to the JSON file given as the second argument; the
-test makes the assertions.
+bad frames, silences one camera for a while, jumps the stamps 100 s back (a bag loop), stops every
+camera, requests transitions in the wrong state, then deactivates and cleans up. A second node
+process gets the usual mistakes: a camera topic nobody publishes, a CompressedImage published on a
+topic configured as raw, and one live compressed camera (fewer than the model's inputs) whose
+camera_info follows image_transport's naming. Writes what it saw to the JSON file given as the
+second argument; the test makes the assertions.
 
     live_node_check.py MODEL_DIR REPORT.json DATASET_DIR
 
@@ -14,6 +17,7 @@ The caller sets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and its own ROS_DOMAIN_I
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -31,24 +35,54 @@ from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Float32MultiArray
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
+from visualization_msgs.msg import MarkerArray
 
 from rust_perception.data.store import DatasetStore
-from rust_perception.image_codec import fill_image_msg, image_msg_to_rgb8
+from rust_perception.image_codec import fill_compressed_msg, fill_image_msg, image_msg_to_rgb8
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMS = [f"rig/cam{i}/image_raw" for i in range(6)]
 NAMES = [f"rig_cam{i}" for i in range(6)]
 
 
+def call_service(node, client, request, timeout=90.0):
+    """Call a service from `node` and wait for the answer (an error if the service never appears)."""
+    if not client.wait_for_service(timeout_sec=timeout):
+        raise RuntimeError(f"service {client.srv_name} did not appear")
+    future = client.call_async(request)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+    return future.result()
+
+
+def start_node(model_dir: str, *params: str, name: str = "rust_node") -> subprocess.Popen:
+    """The node with config/node.yaml (its parameters are for `rust_node`: another name gets the
+    declared defaults) and the check's overrides."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ros2_rust_node.node", "--ros-args", "-r", f"__node:={name}",
+         "--params-file", str(ROOT / "config" / "node.yaml"),
+         "-p", f"model_dir:={model_dir}", "-p", "render_rate:=4.0", "-p", "pose_rate:=2.0", "-p", "slsr_period:=0.5",
+         "-p", "stale_after:=0.6", "-p", "backend:=onnxruntime", *(a for p in params for a in ("-p", p))],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop_node(node_proc: subprocess.Popen) -> str:
+    node_proc.terminate()
+    try:
+        log, _ = node_proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        node_proc.kill()
+        log, _ = node_proc.communicate()
+    return log[-20000:]
+
+
+def level(status) -> int:
+    return int.from_bytes(status.level, "little") if isinstance(status.level, bytes) else int(status.level)
+
+
 def main(model_dir: str, out_path: str, data_dir: str) -> int:
     assert os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST", "refusing to start DDS beyond localhost"
-    node_proc = subprocess.Popen(
-        [sys.executable, "-m", "ros2_rust_node.node", "--ros-args", "--params-file", str(ROOT / "config" / "node.yaml"),
-         "-p", f"model_dir:={model_dir}", "-p", "render_rate:=4.0", "-p", "pose_rate:=2.0", "-p", "slsr_period:=0.5",
-         "-p", "stale_after:=0.6", "-p", "backend:=onnxruntime"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    node_proc = start_node(model_dir, "status_window:=2.0")
     rclpy.init()
     node = Node("live_check")
     report = {"transitions": {}, "topics": {}, "errors": []}
@@ -61,8 +95,9 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
 
     subs = [(Image, "/rust_node/novel_view/image"), (CameraInfo, "/rust_node/novel_view/camera_info"),
             (DiagnosticArray, "/diagnostics")]
+    subs.append((MarkerArray, "/rust_node/camera_poses"))
     for name in NAMES:
-        subs += [(Float32MultiArray, f"/rust_node/latent_pose/{name}"), (Image, f"/rust_node/segmentation/{name}/image"),
+        subs += [(JointState, f"/rust_node/latent_pose/{name}"), (Image, f"/rust_node/segmentation/{name}/image"),
                  (Image, f"/rust_node/segmentation/{name}/color")]
         if name != NAMES[0]:
             subs.append((PoseWithCovarianceStamped, f"/rust_node/relative_pose/{name}"))
@@ -71,17 +106,18 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
     change = node.create_client(ChangeState, "/rust_node/change_state")
     get_state = node.create_client(GetState, "/rust_node/get_state")
 
-    def call(client, request, timeout=90.0):
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise RuntimeError(f"service {client.srv_name} did not appear")
-        future = client.call_async(request)
-        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
-        return future.result()
+    call = functools.partial(call_service, node)
 
-    def transition(name, tid):
-        result = call(change, ChangeState.Request(transition=Transition(id=tid)))
+    def transition(name, tid, timeout=90.0):
+        """→ seconds the answer took, not counting the wait for the service to appear."""
+        if not change.wait_for_service(timeout_sec=90.0):
+            raise RuntimeError("service /rust_node/change_state did not appear")
+        start = time.monotonic()
+        result = call(change, ChangeState.Request(transition=Transition(id=tid)), timeout)
+        seconds = time.monotonic() - start
         state = call(get_state, GetState.Request()).current_state.label
         report["transitions"][name] = {"success": bool(result and result.success), "state": state}
+        return seconds
 
     store = DatasetStore(data_dir)
     scenes = [store.scene("train", i)["rgb"] for i in range(store.num_scenes("train"))]
@@ -89,7 +125,10 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
     scene_mean = [rgb.reshape(-1, 3).mean(0) for rgb in scenes for _ in range(len(rgb) // 6)]  # colour per capture
     sent = {}  # stamp → capture index
 
-    def play(seconds, silent=(), offset=0.0):
+    def play(seconds, silent=(), offset=0.0, cam1_instead=()):
+        """The rig at 10 Hz; `cam1_instead`: messages cam1 sends instead of its frames, one a tick
+        (one at a time: a burst into the 5-deep sensor-data queue could lose one)."""
+        instead = list(cam1_instead)
         start = time.monotonic()
         k = 0
         while time.monotonic() - start < seconds:
@@ -98,6 +137,12 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
             stamp = rclpy.time.Time(nanoseconds=node.get_clock().now().nanoseconds + int(offset * 1e9)).to_msg()
             for i, cam in enumerate(CAMS):
                 if cam in silent:
+                    continue
+                if cam == CAMS[1] and instead:
+                    msg = instead.pop(0)
+                    if msg.header.stamp.sec or msg.header.stamp.nanosec:  # the unstamped one stays so
+                        msg.header.stamp = stamp
+                    pubs[cam].publish(msg)
                     continue
                 image = capture[i] if i % 2 == 0 else capture[i][..., ::-1]  # odd cameras send bgr8
                 msg = fill_image_msg(Image(), image, "rgb8" if i % 2 == 0 else "bgr8")
@@ -119,9 +164,14 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
         return result.successful, result.reason
 
     rendered = {}  # camera index → novel views rendered at its latent pose
-    try:
+    report["wrong_state_seconds"] = {}
+    try:  # a transition the state does not offer is answered (false) at once, not left to the client's timeout
+        report["wrong_state_seconds"]["activate_unconfigured"] = transition(
+            "activate_unconfigured", Transition.TRANSITION_ACTIVATE, timeout=10.0)
         transition("configure", Transition.TRANSITION_CONFIGURE)
         transition("activate", Transition.TRANSITION_ACTIVATE)
+        report["wrong_state_seconds"]["configure_active"] = transition(
+            "configure_active", Transition.TRANSITION_CONFIGURE, timeout=10.0)
         play(1.0)  # warm-up: discovery, first encode
         received.clear()
         t0 = time.monotonic()
@@ -134,20 +184,21 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
         short = fill_image_msg(Image(), frames[0][1], "rgb8")
         short.data = bytes(short.data)[:100]  # truncated garbage
         empty = fill_image_msg(Image(), frames[0][1][:0, :0], "rgb8")  # 0×0
-        # one at a time: the subscription keeps the last 5 frames (sensor-data QoS), so a burst
-        # followed by regular frames could lose a bad one before the node counts it
         for msg in (bad, short, empty):
-            msg.header.stamp = node.get_clock().now().to_msg()
-            pubs[CAMS[1]].publish(msg)
-            time.sleep(0.1)
-        pubs[CAMS[1]].publish(fill_image_msg(Image(), frames[0][1], "rgb8"))  # stamp 0
-        time.sleep(0.1)
+            msg.header.stamp.sec = 1  # replaced by the tick's stamp
+        unstamped = fill_image_msg(Image(), frames[0][1], "rgb8")  # stamp 0
+        # sent by cam1 while the rig plays on: silence is measured by the clock, and a pause near
+        # stale_after would silence every camera at once
+        play(0.5, cam1_instead=[bad, short, empty, unstamped])
         play(2.0, silent={CAMS[3]})  # a camera goes silent
         silent_diag = [m for _, m in received.get("/diagnostics", [])][-1:]
         cam3 = f"/rust_node/latent_pose/{NAMES[3]}"
         during = len(received.get(cam3, []))
         play(3.0)  # and comes back
         report["after_recovery_latent_cam3"] = len(received.get(cam3, [])) - during
+        # the bad frames are > status_window (2 s) old now: the level is back to OK
+        report["recovered_diagnostics"] = [{"level": level(s), "message": s.message}
+                                           for _, d in received.get("/diagnostics", [])[-1:] for s in d.status]
         report["unknown_novel_view_camera"] = set_string("novel_view_camera", "no/such/camera")
         set_string("novel_view_camera", CAMS[2])  # switched live: no reconfigure needed
         before = len(received.get(novel, []))
@@ -158,6 +209,16 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
         play(2.0, offset=-100.0)  # the stamps jump 100 s back, as when a bag loops
         jumped = [m for _, m in received.get("/rust_node/novel_view/image", [])[before:]]
         report["novel_after_time_jump"] = sum(m.header.stamp.sec < time.time() - 50 for m in jumped)
+        latents = [m for _, m in received.get(f"/rust_node/latent_pose/{NAMES[4]}", [])]
+        report["latent_stamps_sent"] = sum(any(abs(s - (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)) < 1e-3
+                                               for s in sent) for m in latents), len(latents)
+        # every camera stops; the clock goes on
+        stopped = time.monotonic()
+        while time.monotonic() - stopped < 3.0:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        report["novel_while_stopped"] = sum(t > stopped + 1.0 for t, _ in received.get(novel, []))
+        report["stopped_diagnostics"] = [{"level": level(s), "message": s.message}
+                                         for _, d in received.get("/diagnostics", [])[-1:] for s in d.status]
         transition("deactivate", Transition.TRANSITION_DEACTIVATE)
         before = len(received.get("/rust_node/novel_view/image", []))
         play(1.0)
@@ -172,8 +233,7 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
         report["errors"].append(repr(exc))
         steady, silent_diag = {}, []
     report["steady_counts"] = steady
-    report["silent_diagnostics"] = [{"level": int.from_bytes(s.level, "little") if isinstance(s.level, bytes) else int(s.level),
-                                     "message": s.message} for d in silent_diag for s in d.status]
+    report["silent_diagnostics"] = [{"level": level(s), "message": s.message} for d in silent_diag for s in d.status]
     for topic, items in received.items():
         msgs = [m for _, m in items]
         entry = {"count": len(msgs), "type": type(msgs[0]).__name__}
@@ -184,8 +244,11 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
             entry["sizes"] = sorted({(m.height, m.width) for m in msgs})
             if topic.endswith("/image") and "segmentation" in topic:
                 entry["max_label"] = int(max(np.frombuffer(bytes(m.data), np.uint8).max() for m in msgs))
-        if isinstance(msgs[0], Float32MultiArray):
-            entry["lengths"] = sorted({len(m.data) for m in msgs})
+        if isinstance(msgs[0], JointState):
+            entry["lengths"] = sorted({len(m.position) for m in msgs})
+        if isinstance(msgs[0], MarkerArray):
+            entry["frame_ids"] = sorted({k.header.frame_id for m in msgs for k in m.markers})
+            entry["markers"] = sorted({(k.ns, k.id, k.type) for m in msgs for k in m.markers})
         report["topics"][topic] = entry
     # reconstructions of input cameras: novel views (motion none) at camera c's latent pose vs the
     # frame c sent with the stamp they carry, beside baselines: noise, the scene's mean colour, and
@@ -207,18 +270,64 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
         keys = ("psnr", "noise_psnr", "mean_colour_psnr", "other_camera_psnr", "views")
         means = [*np.mean(scores, 0).tolist(), len(scores)] if scores else None
         report["reconstruction"][NAMES[c]] = dict(zip(keys, means)) if means else None
-    node.destroy_node()
-    rclpy.shutdown()
-    node_proc.terminate()
-    try:
-        log, _ = node_proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        node_proc.kill()
-        log, _ = node_proc.communicate()
-    report["node_log"] = log[-20000:]
+    report["node_log"] = stop_node(node_proc)
     report["node_exit"] = node_proc.returncode
+    node.destroy_node()  # its Image publishers would keep rig/cam0/image_raw typed for this process
+    try:
+        report["mistakes"] = mistakes(model_dir, frames)
+    except Exception as exc:  # noqa: BLE001 - recorded for the test's message
+        report["errors"].append(f"mistakes: {exc!r}")
+    rclpy.shutdown()
     Path(out_path).write_text(json.dumps(report, indent=1))
     return 0
+
+
+def mistakes(model_dir, frames) -> dict:
+    """A node configured with one compressed camera that sends (with camera_info beside it, at
+    image_transport's /x/camera_info), one raw camera that gets CompressedImage, and one topic
+    nobody publishes: it renders from the one camera's earlier frames and names both mistakes. Named
+`rust_mistakes`, so no client can reach the first node's services."""
+    live, wrong, nobody = "rig/cam1/image_raw/compressed", "rig/cam0/image_raw", "nobody/image_raw"
+    node_proc = start_node(model_dir, f"camera_topics:=[{live}, {wrong}, {nobody}]", f"reference_camera:={live}",
+                           "input_timeout:=1.0", name="rust_mistakes")
+    node = Node("live_mistakes")  # its own publishers: the first part's (Image) hold rig/cam0/image_raw
+    change = node.create_client(ChangeState, "/rust_mistakes/change_state")
+
+    call = functools.partial(call_service, node)
+
+    out, got = {}, {"novel": [], "info": [], "diagnostics": []}
+    keep = [node.create_subscription(Image, "/rust_mistakes/novel_view/image", got["novel"].append, 10),
+            node.create_subscription(CameraInfo, "/rust_mistakes/novel_view/camera_info", got["info"].append, 10),
+            node.create_subscription(DiagnosticArray, "/diagnostics", got["diagnostics"].append, 10)]
+    pubs = {t: node.create_publisher(CompressedImage, "/" + t, qos_profile_sensor_data) for t in (live, wrong)}
+    info_pub = node.create_publisher(CameraInfo, "/rig/cam1/camera_info", 10)
+    try:
+        out["configure"] = bool(call(change, ChangeState.Request(transition=Transition(
+            id=Transition.TRANSITION_CONFIGURE))).success)
+        out["activate"] = bool(call(change, ChangeState.Request(transition=Transition(
+            id=Transition.TRANSITION_ACTIVATE))).success)
+        start, k = time.monotonic(), 0
+        while time.monotonic() - start < 4.0:
+            stamp = node.get_clock().now().to_msg()
+            for topic, publisher in pubs.items():
+                msg = fill_compressed_msg(CompressedImage(), frames[k % len(frames)][1], "png")
+                msg.header.stamp, msg.header.frame_id = stamp, "cam1_optical_frame"
+                publisher.publish(msg)
+            info = CameraInfo(width=32, height=32, k=[40.0, 0.0, 16.0, 0.0, 40.0, 16.0, 0.0, 0.0, 1.0])
+            info.header.stamp = stamp
+            info_pub.publish(info)
+            k += 1
+            end = start + k * 0.1
+            while time.monotonic() < end:
+                rclpy.spin_once(node, timeout_sec=max(0.0, end - time.monotonic()))
+        out["novel_views"] = len(got["novel"])
+        out["novel_k"] = [list(m.k) for m in got["info"][-1:]]
+        out["diagnostics"] = [{"level": level(s), "message": s.message} for d in got["diagnostics"]
+                              for s in d.status if s.name.startswith("rust_mistakes")][-1:]
+    finally:
+        node.destroy_node()
+        out["node_log"] = stop_node(node_proc)
+    return out
 
 
 if __name__ == "__main__":

@@ -33,6 +33,35 @@ def image(stamp: float, size: int = 32) -> Image:
     return msg
 
 
+def level(status) -> int:
+    return int.from_bytes(status.level, "little") if isinstance(status.level, bytes) else int(status.level)
+
+
+def one_camera(model_dir: str) -> dict:
+    """One absolute camera topic for a model of 5 inputs, buffer_size 4; a 1 s status window."""
+    node = RustNode("one_camera", parameter_overrides=[
+        Parameter("model_dir", value=model_dir), Parameter("camera_topics", value=["/solo/image_raw"]),
+        Parameter("backend", value="onnxruntime"), Parameter("buffer_size", value=4),
+        Parameter("status_window", value=1.0)])
+    out = {"configure": node.trigger_configure().name, "activate": node.trigger_activate().name}
+    start = time.time()
+    for k in range(5):
+        node.on_image("/solo/image_raw", image(start + 0.1 * k))
+    step = node.pipeline.step(time.monotonic())
+    out["encoded"], out["novel_view"] = step.encoded, step.novel_view is not None
+    node.on_image("/solo/image_raw", image(0.0))  # one bad frame (unstamped)
+    status = node.diagnostic_status()
+    out["keys"] = [kv.key for kv in status.values]
+    out["after_bad"] = [level(status), status.message]
+    for k in range(12):  # 1.2 s of good frames
+        node.on_image("/solo/image_raw", image(start + 0.5 + 0.1 * k))
+        time.sleep(0.1)
+    status = node.diagnostic_status()
+    out["later"] = [level(status), status.message]
+    node.destroy_node()
+    return out
+
+
 def main(model_dir: str, out_path: str) -> int:
     assert os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST", "refusing to start DDS beyond localhost"
     rclpy.init()
@@ -53,6 +82,8 @@ def main(model_dir: str, out_path: str) -> int:
         node.work()
     del node.pipeline.step
     time.sleep(0.6)
+    for cam in CAMS:  # silence is measured by the clock: the cameras go on sending
+        node.on_image(cam, image(100.22))
     node.work()  # and the next tick, a re-encode due, works again
     report["worker_errors"] = node.worker_errors
     report["encodes"] = node.pipeline.latency.summary()["encode"]["n"]
@@ -61,6 +92,8 @@ def main(model_dir: str, out_path: str) -> int:
     release, encode = threading.Event(), node.engine.encode
     node.engine.encode = lambda views: release.wait(10) and encode(views)
     time.sleep(0.6)
+    for cam in CAMS:
+        node.on_image(cam, image(100.24))
     worker = threading.Thread(target=node.work)
     worker.start()
     time.sleep(0.2)  # the worker is inside the encode now
@@ -81,10 +114,12 @@ def main(model_dir: str, out_path: str) -> int:
     node.on_image(CAMS[0], image(3.0))  # a bag loop: a new timeline
     node.on_image(CAMS[1], image(3.0))
     status = node.diagnostic_status()
-    report["level"] = int.from_bytes(status.level, "little") if isinstance(status.level, bytes) else int(status.level)
+    report["level"] = level(status)
+    report["message"] = status.message
     report["values"] = {kv.key: kv.value for kv in status.values}
     report["live_after_reset"] = node.pipeline.memory.live_cameras()
     node.destroy_node()
+    report["one_camera"] = one_camera(model_dir)
     rclpy.shutdown()
     Path(out_path).write_text(json.dumps(report, indent=1))
     return 0

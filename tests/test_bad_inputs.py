@@ -20,7 +20,8 @@ from conftest import ROOT
 from ros2_rust_node.make_rig_bag import rig_messages, topic
 from rust_perception.data.generate import generate_dataset
 from rust_perception.data.synthetic import SyntheticConfig
-from rust_perception.runtime.engine import EngineInputError, OnnxRuntimeEngine
+from rust_perception.runtime.engine import EngineInputError
+from rust_perception.runtime.onnxruntime_backend import OnnxRuntimeEngine
 
 SCRIPTS = {"train": "rust_perception.cli.train", "evaluate": "rust_perception.cli.evaluate",
            "export": "rust_perception.cli.export", "train_heads": "rust_perception.cli.train_heads",

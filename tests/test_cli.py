@@ -100,3 +100,40 @@ def test_demo_runs_the_whole_pipeline_end_to_end(tmp_path):
     assert (tmp_path / "demo" / "onnxruntime_render.png").stat().st_size > 500
     assert (tmp_path / "demo" / "model" / "metadata.json").is_file()
     assert (tmp_path / "demo" / "rust_dome" / "latent_space.json").is_file()
+
+
+def test_prebuild_without_tensorrt_is_one_line_exit_2(model_dir):
+    """This machine has no TensorRT: the console script's code path says so in one line."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = "import sys; from rust_perception.cli.prebuild import entry; sys.exit(entry())"
+    result = subprocess.run([sys.executable, "-c", code, str(model_dir)], capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("prebuild: error: backend 'tensorrt' needs TensorRT 10: "
+                                                   "pip install 'tensorrt-cu12>=10,<11'"), result.stderr
+
+
+def test_prebuild_builds_every_plan_once(model_dir, tmp_path, monkeypatch, capsys):
+    """With (fake) TensorRT present: every graph's plan is built and cached; a second run reuses them."""
+    import sys
+
+    import fake_tensorrt
+    from rust_perception.cli import prebuild
+    from rust_perception.runtime import cuda, tensorrt_backend
+
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt.make_tensorrt())
+    monkeypatch.setattr(tensorrt_backend, "_LOGGER", None)
+    monkeypatch.setattr(cuda.CudaRuntime, "load", classmethod(lambda cls: fake_tensorrt.FakeCuda()))
+    assert prebuild.main([str(model_dir), "--cache", str(tmp_path / "plans")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["plans"]) == {"encoder", "pose", "render", "segment", "epe"}
+    assert sorted(p.name for p in (tmp_path / "plans").glob("*.plan")) == sorted(report["plans"].values())
+    assert report["timing_cache"] in {p.name for p in (tmp_path / "plans").iterdir()}
+    builds = len(fake_tensorrt.STATE["builds"])
+    assert prebuild.main([str(model_dir), "--cache", str(tmp_path / "plans")]) == 0 and builds == 5
+    assert len(fake_tensorrt.STATE["builds"]) == 5

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from ros2_rust_node.naming import camera_name
+from ros2_rust_node.naming import camera_info_topic, camera_name
 
 LAUNCH = ROOT / "launch" / "rust.launch.py"
 NODE_PY = ROOT / "ros2_rust_node" / "node.py"
@@ -33,12 +33,14 @@ LITERAL_DEFAULTS = {"model_dir": "", "backend": "auto", "namespace": "", "camera
 # The node's publishers: (message type, topic as node.py writes it); `{name}` is camera_name(topic).
 # test_publisher_templates_match_node_py keeps this in step with node.py.
 PUBLISHERS = {("Image", "~/novel_view/image"), ("CameraInfo", "~/novel_view/camera_info"),
-              ("DiagnosticArray", "/diagnostics"), ("Float32MultiArray", "~/latent_pose/{name}"),
+              ("DiagnosticArray", "/diagnostics"), ("JointState", "~/latent_pose/{name}"),
+              ("MarkerArray", "~/camera_poses"),
               ("PoseWithCovarianceStamped", "~/relative_pose/{name}"), ("Image", "~/segmentation/{name}/image"),
               ("Image", "~/segmentation/{name}/color")}
 # RViz display class → message types it can show.
 DISPLAY_TYPES = {"rviz_default_plugins/Image": {"Image"}, "rviz_default_plugins/Camera": {"Image"},
-                 "rviz_default_plugins/PoseWithCovariance": {"PoseWithCovarianceStamped"}}
+                 "rviz_default_plugins/PoseWithCovariance": {"PoseWithCovarianceStamped"},
+                 "rviz_default_plugins/MarkerArray": {"MarkerArray"}}
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -422,6 +424,10 @@ def test_launch_camera_remaps():
     assert dict(remaps(topics, "/sensors/rig/"))[topics[0]] == "/sensors/rig" + topics[0][len(default_ns):]
     assert dict(remaps(topics, ""))[topics[0]] == topics[0][len(default_ns) + 1:]
     assert remaps(["cam0/image_raw"], "front") == []
+    # a compressed camera's camera_info is image_transport's, as the node subscribes to it
+    compressed = dict(remaps(["rig/cam0/image_raw/compressed"], "front"))
+    assert compressed == {"rig/cam0/image_raw/compressed": "front/cam0/image_raw/compressed",
+                          camera_info_topic("rig/cam0/image_raw/compressed"): "front/cam0/camera_info"}
 
 
 LAUNCH_MUTATIONS = [  # (text in the launch file, replacement, the check that must complain)
@@ -561,7 +567,8 @@ def rviz_problems(rviz: dict, params: dict) -> list[str]:
         if cls == "rviz_default_plugins/PoseWithCovariance" and display.get("Shape") != "Arrow":
             problems.append(f"display {name!r}: the relative pose is not shown as an arrow")
     shown = {rviz_topic(d) for d in rviz_displays(rviz)}
-    wanted = set(inputs) | {t for t in outputs if t.endswith(("/novel_view/image", "/color")) or "/relative_pose/" in t}
+    wanted = set(inputs) | {t for t in outputs
+                            if t.endswith(("/novel_view/image", "/color", "/camera_poses")) or "/relative_pose/" in t}
     problems += [f"{t} is not shown" for t in sorted(wanted - shown)]
     return problems
 
@@ -584,6 +591,8 @@ RVIZ_MUTATIONS = [  # (text in rust.rviz, replacement)
     ("Durability Policy: Volatile", "Durability Policy: Transient Local"),
     ("Shape: Arrow", "Shape: Axes"),
     ("Class: rviz_common/Displays", "Class: rviz/Displays"),
+    ("Value: /rust_node/camera_poses", "Value: /rust_node/camera_pose"),
+    ("Class: rviz_default_plugins/MarkerArray", "Class: rviz_default_plugins/Marker"),
 ]
 
 

@@ -61,6 +61,15 @@ def test_lifecycle_transitions(live):
     assert "cannot load the model: /nonexistent/model is not an exported model directory" in live["node_log"]
 
 
+def test_transitions_in_the_wrong_state_answer_false_at_once(live):
+    """rclpy raises out of the executor for these and never answers; the client would wait 10 s."""
+    t = live["transitions"]
+    assert t["activate_unconfigured"] == {"success": False, "state": "unconfigured"}
+    assert t["configure_active"] == {"success": False, "state": "active"}
+    assert max(live["wrong_state_seconds"].values()) < 3.0, live["wrong_state_seconds"]
+    assert "lifecycle transition 3 refused in state 'unconfigured' (available: configure, shutdown)" in live["node_log"]
+
+
 def test_bad_frames_are_counted_and_warned_about_without_stopping(live):
     # unsupported encoding, truncated data, 0×0, zero stamp
     assert live["frames_diagnostics"]["rig/cam1/image_raw"].endswith("bad 4"), live["frames_diagnostics"]
@@ -91,9 +100,23 @@ def test_late_frames_are_dropped_and_a_time_jump_restarts_the_buffers(robustness
 def test_a_failing_inference_step_is_logged_counted_and_survived(robustness):
     report, log = robustness
     assert report["configure"] == report["activate"] == "SUCCESS"
-    assert report["worker_errors"] == 3 and report["values"]["worker_errors"] == "3" and report["level"] == 1
+    assert report["worker_errors"] == 3 and report["values"]["worker_errors"] == "3"
+    assert report["level"] == 1, report["message"]  # bad frames within status_window; the errors are older
     assert log.count("inference step failed, skipped (RuntimeError: injected inference failure)") == 1  # throttled
     assert report["encodes"] == 2  # the tick after the failures re-encoded as due
+
+
+def test_one_camera_renders_and_a_bad_frame_warns_only_within_the_window(robustness):
+    """camera_topics of length 1 (buffer_size 4, 5 model inputs) renders from its earlier frames;
+    diagnostics keys of an absolute topic have no double slash; one bad frame is WARN, with the
+    reason, for status_window seconds, then OK again."""
+    report, log = robustness
+    one = report["one_camera"]
+    assert one["configure"] == "SUCCESS" and one["encoded"] and one["novel_view"], one
+    assert "1 camera(s) for a model of 5 input views" in log
+    assert "frames/solo/image_raw" in one["keys"] and not [k for k in one["keys"] if "//" in k], one["keys"]
+    assert one["after_bad"] == [1, "bad frames in the last 1 s: /solo/image_raw 1"], one
+    assert one["later"] == [0, "ok"], one
 
 
 def test_image_callbacks_do_not_wait_for_inference(robustness):
@@ -111,8 +134,9 @@ def test_every_output_topic_type_rate_frame_and_encoding(live):
     assert topics["/rust_node/novel_view/camera_info"]["type"] == "CameraInfo"
     assert 2.0 <= counts["/rust_node/novel_view/image"] / seconds <= 4.5, counts  # render_rate 4 Hz
     for i, name in enumerate(NAMES):
-        latent = topics[f"/rust_node/latent_pose/{name}"]
-        assert latent["type"] == "Float32MultiArray" and latent["lengths"] == [8]
+        latent = topics[f"/rust_node/latent_pose/{name}"]  # stamped, in the camera's frame
+        assert latent["type"] == "JointState" and latent["lengths"] == [8]
+        assert latent["frame_ids"] == [f"cam{i}_optical_frame"]
         assert 1.0 <= counts[f"/rust_node/latent_pose/{name}"] / seconds <= 2.5  # pose_rate 2 Hz
         seg, color = topics[f"/rust_node/segmentation/{name}/image"], topics[f"/rust_node/segmentation/{name}/color"]
         assert seg["encodings"] == ["mono8"] and color["encodings"] == ["rgb8"] and seg["sizes"] == [[32, 32]]
@@ -123,6 +147,12 @@ def test_every_output_topic_type_rate_frame_and_encoding(live):
             rel = topics[f"/rust_node/relative_pose/{name}"]
             assert rel["type"] == "PoseWithCovarianceStamped" and rel["frame_ids"] == ["cam0_optical_frame"]
     assert topics["/diagnostics"]["type"] == "DiagnosticArray"
+    markers = topics["/rust_node/camera_poses"]  # an arrow and a name per camera, in the reference's frame
+    assert markers["type"] == "MarkerArray" and markers["frame_ids"] == ["cam0_optical_frame"]
+    assert markers["markers"] == sorted([["cameras", i, 0] for i in range(6)] + [["names", i, 9] for i in range(6)])
+    # latent poses carry the stamp of the frame they were estimated from
+    matched, total = live["latent_stamps_sent"]
+    assert total >= 3 and matched == total, live["latent_stamps_sent"]
 
 
 def test_input_cameras_are_reconstructed(live):
@@ -145,7 +175,37 @@ def test_a_silent_camera_is_reported_and_recovers(live, robustness):
     assert any(s["level"] == 1 and "rig/cam3/image_raw" in s["message"] for s in live["silent_diagnostics"]), live["silent_diagnostics"]
     assert "silent (no frame for 0.6 s; left out until it sends again): rig/cam3/image_raw" in live["node_log"]
     report, log = robustness
-    assert report["silent_status"] == "silent cameras: cam1/image_raw"
+    assert report["silent_status"].startswith("silent cameras: cam1/image_raw; bad frames in the last 5 s: ")
     assert "silent (no frame for 0.5 s; left out until it sends again): cam1/image_raw" in log
     assert live["after_recovery_latent_cam3"] >= 3  # ~2 Hz for 3 s once it sends again
     assert "Traceback" not in live["node_log"], live["node_log"]
+
+
+def test_bad_frames_leave_the_status_once_out_of_its_window(live):
+    """Bad frames set WARN with the reason; status_window (2 s here) later the status is OK again."""
+    assert live["recovered_diagnostics"] == [{"level": 0, "message": "ok"}], live["recovered_diagnostics"]
+
+
+def test_a_rig_whose_cameras_all_stopped_is_an_error_and_outputs_stop(live):
+    """Measured by the node's clock, not by the newest camera stamp (which stays the newest)."""
+    (status,) = live["stopped_diagnostics"]
+    assert status["level"] == 2, status
+    assert status["message"].startswith("no outputs: reference camera rig/cam0/image_raw silent (no frame for "), status
+    assert live["novel_while_stopped"] == 0
+
+
+def test_input_mistakes_are_named_and_one_live_camera_still_renders(live):
+    m = live["mistakes"]
+    log = m["node_log"]
+    assert m["configure"] and m["activate"], log
+    assert ("camera topic /nobody/image_raw has no publisher; image topics that exist: /rig/cam0/image_raw, "
+            "/rig/cam1/image_raw/compressed after 1.0 s") in log, log
+    assert ("camera topic /rig/cam0/image_raw is published as sensor_msgs/msg/CompressedImage, but subscribed to "
+            "as sensor_msgs/msg/Image (a CompressedImage topic must end in /compressed)") in log, log
+    (status,) = m["diagnostics"]
+    assert status["level"] == 1 and "/nobody/image_raw has no publisher" in status["message"], status
+    # one camera for a model of 5 inputs: its earlier frames fill them
+    assert "3 camera(s) for a model of 5 input views: earlier frames of the reference camera fill the inputs" in log
+    assert m["novel_views"] >= 5, m
+    # camera_info of /rig/cam1/image_raw/compressed is /rig/cam1/camera_info (image_transport)
+    assert m["novel_k"] == [[40.0, 0.0, 16.0, 0.0, 40.0, 16.0, 0.0, 0.0, 1.0]], m["novel_k"]

@@ -75,7 +75,8 @@ def test_ingested_scenes_are_the_recorded_frames(rig, storage, mcap_data, tmp_pa
     store = ingest_rosbag(config(bags[storage], storage), out, progress=False)
     assert store.verify() == {"train": SCENES - 1, "test": 1} and store.views == CAPTURES * CAMERAS
     assert store.manifest["recording"] == {"messages": SCENES * CAPTURES * CAMERAS, "captures": SCENES * CAPTURES,
-                                           "scenes": SCENES, "skipped_windows": 0}
+                                           "scenes": SCENES, "skipped_windows": 0,
+                                           "bad_frames": dict.fromkeys(topics(storage), 0)}
     for index in range(SCENES):  # scene = one rig scene: view = capture × 6 + camera
         split, i = ("train", index) if index < SCENES - 1 else ("test", 0)
         scene = store.scene(split, i)
@@ -156,3 +157,36 @@ def test_cli_errors_are_one_line(rig, tmp_path, capsys):
         assert err.count("\n") == 1 and err.startswith(f"{PROG}: error: "), err
         assert message in err, (message, err)
     assert not (tmp_path / "data").exists()
+
+
+def test_damaged_frames_are_skipped_and_counted(rig, tmp_path):
+    """One truncated frame (cam2, scene 1) and one message that is not CDR (cam4): the command
+    completes, the manifest counts both, and scene 1 — no longer 3 whole captures — is left out."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    typestore = get_typestore(Stores.ROS2_JAZZY)
+    frames, _ = rig
+    messages = list(rig_messages(scenes=SCENES, size=32))
+    damaged = [m for m in messages if m[0] == topic(2)][CAPTURES + 1]
+    bag = tmp_path / "damaged"
+    with Writer(bag, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        conns = {t: writer.add_connection(t, "sensor_msgs/msg/Image", typestore=typestore) for t in topics("sqlite3")}
+        for name, log_ns, msg in messages:
+            data = typestore.serialize_cdr(msg, msg.__msgtype__)
+            if (name, log_ns) == damaged[:2]:
+                msg.data = msg.data[: len(msg.data) // 2]  # truncated pixels
+                data = typestore.serialize_cdr(msg, msg.__msgtype__)
+            writer.write(conns[name], log_ns, data)
+        writer.write(conns[topic(4)], messages[-1][1] + 1, b"\x00\x01\x00\x00garbage")
+    result = run_cli("make_dataset.py", "--from-rosbag", str(bag), "--topics", *topics("sqlite3"), "--window", "0.3",
+                     "--views", "18", "--size", "32", "--test-fraction", "0.25", "--out", str(tmp_path / "data"),
+                     "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert f"{topic(2)}: frame {CAPTURES + 1} skipped" in result.stderr
+    store = DatasetStore(tmp_path / "data")
+    assert store.verify() == {"train": SCENES - 2, "test": 1}
+    recording = store.manifest["recording"]
+    assert recording["bad_frames"] == {**dict.fromkeys(topics("sqlite3"), 0), topic(2): 1, topic(4): 1}
+    assert recording["scenes"] == SCENES - 1 and recording["messages"] == SCENES * CAPTURES * CAMERAS + 1
+    assert np.array_equal(store.scene("train", 1)["rgb"][0], frames[0][2 * CAPTURES])  # scene 2 follows scene 0

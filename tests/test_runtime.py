@@ -1,9 +1,11 @@
 """Export and engines: torch vs ONNX Runtime parity for every graph, chunked rendering, metadata
 round trip and mismatch detection, and one-line errors for bad files and bad inputs."""
 
-import importlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,9 +13,11 @@ import yaml
 
 from rust_perception.errors import UserError
 from rust_perception.io import sha256_file
-from rust_perception.runtime.engine import (EngineInputError, OnnxRuntimeEngine, TorchEngine, available_backends,
-                                            create_engine, load_metadata)
-from rust_perception.runtime.export import METADATA, export_model
+from rust_perception.runtime import EngineInputError, ModelDirectory, available_backends, create_engine
+from rust_perception.runtime.model_dir import METADATA
+from rust_perception.runtime.onnxruntime_backend import OnnxRuntimeEngine
+from rust_perception.runtime.torch_backend import TorchEngine
+from rust_perception.training.export import export_model
 
 
 
@@ -59,8 +63,11 @@ def test_chunked_render_equals_one_pass_and_sizes(engines):
 
 
 def test_metadata_round_trip_and_auto_backend(model_dir):
-    meta = load_metadata(model_dir)
+    model = ModelDirectory.load(model_dir)
+    meta = model.meta
     assert meta == json.loads((model_dir / METADATA).read_text())
+    assert (model.image_size, model.num_inputs, model.latent_dim, model.tokens) == (32, 5, 8, meta["tokens"])
+    assert model.graphs["render"].inputs == ("slsr", "latent", "uv") and model.segmentation and model.epe
     assert meta["image_size"] == 32 and meta["num_inputs"] == 5 and meta["latent_dim"] == 8
     assert [c["name"] for c in meta["classes"]][:2] == ["sky", "ground"] and meta["segmentation"] and meta["epe"]
     assert len(meta["latent_space"]["pca"]["components"]) == 8 and len(meta["training_config_sha256"]) == 64
@@ -71,7 +78,8 @@ def test_metadata_round_trip_and_auto_backend(model_dir):
     assert meta["training_config_sha256"] == sha256_file(run / "config.yaml")
     assert meta["dim"] == yaml.safe_load((run / "config.yaml").read_text())["model"]["dim"]
     assert available_backends()[-1] == "torch"
-    assert create_engine(model_dir, "auto").name == available_backends()[0]
+    engine = create_engine(model, "auto")
+    assert engine.name == available_backends()[0] and engine.model is model  # loaded and verified once
 
 
 def test_bad_model_files_and_metadata_mismatch_are_named(model_dir, tmp_path):
@@ -123,17 +131,81 @@ def test_posed_runs_are_not_exported(dome_dir, tmp_path):
         export_model(tmp_path / "run", tmp_path / "out")
 
 
-def test_tensorrt_module_imports_without_tensorrt_and_builds_where_present(model_dir):
-    module = importlib.import_module("rust_perception.runtime.tensorrt_engine")  # never needs TensorRT to import
-    assert module.RENDER_PIXELS[0] == 1
-    if importlib.util.find_spec("tensorrt") is None:
-        pytest.skip("TensorRT is not installed here (no NVIDIA GPU on this machine); the GPU path is untested here")
-    import torch
+TORCH_FREE = r"""
+import json, sys
+sys.modules["torch"] = None  # `import torch` (and any torch.*) now raises ImportError
+import numpy as np
+from rust_perception.runtime import available_backends, create_engine
+from rust_perception.runtime import tensorrt_backend  # importable without torch (and without TensorRT)
+from rust_perception.errors import UserError
+engine = create_engine(sys.argv[1], "auto")
+rng = np.random.default_rng(0)
+views = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(5)]
+slsr = engine.encode(views)
+latent = engine.estimate_pose(slsr, views[1])
+try:
+    create_engine(sys.argv[1], "torch")
+    torch_refused = ""
+except UserError as exc:
+    torch_refused = str(exc)
+print(json.dumps({"backend": engine.name, "available": available_backends(), "rgb": engine.render(slsr, latent).tolist(),
+                  "torch_refused": torch_refused, "torch_modules": [m for m in sys.modules if m.startswith("torch") and sys.modules[m] is not None]}))
+"""
 
-    if not torch.cuda.is_available():
-        pytest.skip("TensorRT is installed but no CUDA device is visible")
-    engine = module.TensorRTEngine(model_dir)
-    reference = OnnxRuntimeEngine(model_dir)
-    slsr = reference.encode(views())
-    latent = reference.estimate_pose(slsr, views()[0])
-    assert np.abs(engine.render(slsr, latent) - reference.render(slsr, latent)).max() < 2e-2  # fp16
+
+def test_onnxruntime_path_runs_with_torch_unimportable(model_dir, engines):
+    """A Jetson with ONNX Runtime (or TensorRT) and no torch: the runtime imports, picks ONNX
+    Runtime, and renders what it renders with torch present."""
+    from conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-c", TORCH_FREE, str(model_dir)], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.splitlines()[-1])
+    assert out["backend"] == "onnxruntime" and out["available"] == ["onnxruntime"] and out["torch_modules"] == []
+    assert out["torch_refused"] == "backend 'torch' is not available here (available: onnxruntime)"
+    _, ort_engine = engines
+    slsr = ort_engine.encode(views())
+    expected = ort_engine.render(slsr, ort_engine.estimate_pose(slsr, views()[1]))
+    assert np.abs(np.array(out["rgb"]) - expected).max() <= 1e-6
+
+
+def test_runtime_modules_import_no_cycle_and_torch_only_in_its_backend():
+    """Import graph of rust_perception.runtime (module- and function-level imports): acyclic, and
+    only the torch backend reaches torch or the training code."""
+    import ast
+    from pathlib import Path
+
+    import rust_perception.runtime as runtime
+
+    root = Path(runtime.__file__).parent
+    graph = {}
+    for path in root.glob("*.py"):
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                targets |= {node.module} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 2:
+                targets.add(f"..{node.module}")
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+        graph[path.stem] = targets
+    graph["registry"] |= {module for module, _ in __import__("rust_perception.runtime.registry",
+                                                             fromlist=["BACKENDS"]).BACKENDS.values()}
+    for name, targets in graph.items():
+        heavy = {t for t in targets if t.split(".")[0] == "torch" or t.startswith(("..model", "..training"))}
+        assert not heavy or name == "torch_backend", f"{name} imports {heavy}"
+    state = {}
+
+    def visit(node, trail):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "open", f"import cycle: {' -> '.join(trail + [node])}"
+        state[node] = "open"
+        for target in graph.get(node, ()):
+            if target in graph:
+                visit(target, trail + [node])
+        state[node] = "done"
+
+    for node in graph:
+        visit(node, [])

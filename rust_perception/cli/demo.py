@@ -80,8 +80,9 @@ def readout_and_export(args, run_dir: Path) -> dict:
 
     from ..data.store import MultiViewDataset
     from ..io import atomic_write
-    from ..runtime.engine import OnnxRuntimeEngine, TorchEngine
-    from ..runtime.export import export_model
+    from ..runtime.onnxruntime_backend import OnnxRuntimeEngine
+    from ..runtime.torch_backend import TorchEngine
+    from ..training.export import export_model
     from ..training.heads import train_head
     from ..training.trainer import read_run_config
     from .analyze_latent import main as analyze

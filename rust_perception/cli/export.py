@@ -21,7 +21,7 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from ..runtime.export import export_model
+    from ..training.export import export_model
 
     meta = export_model(args.run, args.out)
     print(json.dumps({"out": str(args.out), "graphs": sorted(meta["graphs"]), "image_size": meta["image_size"],

@@ -11,6 +11,10 @@ Two passes over the bag, so memory stays bounded by a shard, not the recording:
    widest baseline the window offers); a window with fewer captures is skipped and counted.
 2. decode only the chosen frames (any encoding `image_codec` knows, or CompressedImage), centre
    crop and resize to `size`, and write shards through the same writer as synthetic data.
+Damaged frames — a message that does not deserialize (pass 1) or a chosen frame that does not
+decode (pass 2: truncated data, a corrupt JPEG) — are skipped and counted per topic in the
+manifest (`recording.bad_frames`), as `rust_offline` does: the captures are synchronised again
+without them and pass 2 is rerun (identical bytes for every scene that had none).
 
 A recording has no poses, intrinsics, labels or depth: cam2world / intrinsics / depth are NaN
 and labels 255 ("unknown"); the manifest lists no annotations, so the posed variants, the heads
@@ -19,6 +23,7 @@ and the latent analysis refuse the dataset instead of training on NaN. tf is not
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +35,7 @@ from tqdm import tqdm
 
 from ..config import require, to_dict
 from ..errors import BagError
-from ..image_codec import ImageEncodingError, compressed_to_rgb8, image_msg_to_rgb8, resize_rgb
+from ..image_codec import compressed_to_rgb8, image_msg_to_rgb8, resize_rgb
 from .generate import check_existing
 from .store import SCHEMA_VERSION, DatasetStore, record_dtype, shard_name, split_sizes, write_manifest, write_shard
 
@@ -113,17 +118,22 @@ def _connections(reader, cfg: RosbagConfig) -> list[Any]:
 
 
 def _messages(reader, conns, bag: str, desc: str, progress: bool):
-    """(topic index, ordinal within the topic, message) in log-time order, with a progress bar."""
+    """(topic index, ordinal within the topic, message, or None for one that does not deserialize)
+    in log-time order, with a progress bar."""
     index = {id(c): i for i, c in enumerate(conns)}
     counts = [0] * len(conns)
     with tqdm(total=sum(c.msgcount for c in conns), unit="msg", desc=desc, disable=not progress) as bar:
         try:
             for conn, _, raw in reader.messages(connections=conns):
                 k = index[id(conn)]
-                yield k, counts[k], reader.deserialize(raw, conn.msgtype)
+                try:
+                    msg = reader.deserialize(raw, conn.msgtype)
+                except Exception:  # noqa: BLE001 - bad CDR of one message: a damaged frame, counted
+                    msg = None
+                yield k, counts[k], msg
                 counts[k] += 1
                 bar.update()
-        except Exception as exc:  # truncated chunks, bad CDR: the recording is damaged
+        except Exception as exc:  # truncated chunks: the recording cannot be read further
             raise BagError(f"{bag} cannot be read past message {sum(counts)}: {first_line(exc)}") from None
 
 
@@ -174,13 +184,11 @@ def _stamp(msg) -> int:
     return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
 
 
-def _decode(msg, topic: str) -> np.ndarray:
-    try:
-        if msg.__msgtype__.endswith("CompressedImage"):
-            return compressed_to_rgb8(msg)
-        return image_msg_to_rgb8(msg)
-    except ImageEncodingError as exc:
-        raise BagError(f"topic {topic}: {exc}") from None
+def _decode(msg) -> np.ndarray:
+    """Raises ImageEncodingError (or whatever truncated data raises) for a damaged frame."""
+    if msg.__msgtype__.endswith("CompressedImage"):
+        return compressed_to_rgb8(msg)
+    return image_msg_to_rgb8(msg)
 
 
 def new_manifest(cfg: RosbagConfig, sizes: dict[str, int], stats: dict[str, int]) -> dict[str, Any]:
@@ -228,53 +236,85 @@ def ingest_rosbag(cfg: RosbagConfig, out: str | Path, progress: bool = True) -> 
         store = DatasetStore(out)
         store.verify()
         return store
-    k = len(cfg.topics)
     with _open(cfg.bag) as reader:
         conns = _connections(reader, cfg)
-        stamps = [[] for _ in conns]
-        for topic, _, msg in _messages(reader, conns, cfg.bag, "sync", progress):
-            stamps[topic].append(_stamp(msg))
+        stamps = [{} for _ in conns]  # per topic: ordinal → header stamp, of the messages that deserialize
+        bad: set[tuple[int, int]] = set()  # (topic, ordinal) of damaged frames
+        for topic, ordinal, msg in _messages(reader, conns, cfg.bag, "sync", progress):
+            if msg is None:
+                bad.add((topic, ordinal))
+            else:
+                stamps[topic][ordinal] = _stamp(msg)
         empty = [cfg.topics[i] for i, s in enumerate(stamps) if not s]
         if empty:
             raise BagError(f"topic {empty[0]} in {cfg.bag} has no messages")
-        times, members = synchronise([np.array(s, np.int64) for s in stamps], cfg.sync_tolerance * 1e9)
-        if len(times) == 0:
-            raise BagError(f"no synchronised capture in {cfg.bag}: the topics' stamps are never within "
-                           f"--sync-tolerance {cfg.sync_tolerance} s of each other")
-        scenes, skipped, most = cut_scenes(times, cfg)
-        if not scenes:
-            raise BagError(f"no complete scene in {cfg.bag}: a scene needs {cfg.views // k} synchronised captures "
-                           f"of the {k} topics, but a {cfg.window} s window holds at most {most} "
-                           "(raise --window or lower --views)")
+        while True:  # a damaged chosen frame: synchronise without it, write again
+            damaged = _write(reader, conns, cfg, out, stamps, bad, progress)
+            if not damaged:
+                break
+            bad |= damaged
+    return DatasetStore(out)
 
-        sizes = split_sizes(len(scenes), cfg.test_fraction)
-        stats = {"messages": int(sum(len(s) for s in stamps)), "captures": int(len(times)),
-                 "scenes": len(scenes), "skipped_windows": skipped}
-        manifest = new_manifest(cfg, sizes, stats)
-        out.mkdir(parents=True, exist_ok=True)
-        write_manifest(out, manifest)
 
-        shards, targets = _plan(scenes, members, sizes, cfg)
-        pending = {s: count * cfg.views for s, (_, _, _, count) in enumerate(shards)}
-        records = {}
-        for topic, ordinal, msg in _messages(reader, conns, cfg.bag, "frames", progress):
-            if (topic, ordinal) not in targets:
-                continue
-            rgb = resize_rgb(_decode(msg, cfg.topics[topic]), cfg.size)
-            for s, r, view in targets[topic, ordinal]:
-                if s not in records:
-                    records[s] = _empty_records(cfg, shards[s])
-                records[s][r]["rgb"][view] = rgb
-                pending[s] -= 1
-                if pending[s] == 0:
-                    split, index = shards[s][:2]
-                    entry = write_shard(out / shard_name(split, index), records.pop(s))
-                    manifest["splits"][split]["shards"].append(entry)
-                    manifest["splits"][split]["shards"].sort(key=lambda e: e["file"])
-                    write_manifest(out, manifest)
+def _write(reader, conns, cfg: RosbagConfig, out: Path, stamps: list[dict[int, int]], bad: set, progress: bool) -> set:
+    """Synchronise the good frames, cut scenes, decode the chosen frames and write the dataset;
+    returns the chosen frames that did not decode (then the dataset is left incomplete, to be
+    written again without them)."""
+    k = len(cfg.topics)
+    good = [[o for o in sorted(s) if (topic, o) not in bad] for topic, s in enumerate(stamps)]
+    times, members = synchronise([np.array([stamps[t][o] for o in good[t]], np.int64) for t in range(k)],
+                                 cfg.sync_tolerance * 1e9)
+    members = np.array([[good[t][i] for t, i in enumerate(row)] for row in members], np.int64).reshape(-1, k)
+    if len(times) == 0:
+        raise BagError(f"no synchronised capture in {cfg.bag}: the topics' stamps are never within "
+                       f"--sync-tolerance {cfg.sync_tolerance} s of each other")
+    scenes, skipped, most = cut_scenes(times, cfg)
+    if not scenes:
+        raise BagError(f"no complete scene in {cfg.bag}: a scene needs {cfg.views // k} synchronised captures "
+                       f"of the {k} topics, but a {cfg.window} s window holds at most {most} "
+                       "(raise --window or lower --views)")
+
+    sizes = split_sizes(len(scenes), cfg.test_fraction)
+    counts = [sum(t == topic for t, _ in bad) for topic in range(k)]
+    unreadable = sum(o not in stamps[t] for t, o in bad)  # damaged beyond deserializing: not in stamps
+    stats = {"messages": int(sum(len(s) for s in stamps)) + unreadable, "captures": int(len(times)),
+             "scenes": len(scenes), "skipped_windows": skipped,
+             "bad_frames": {topic: n for topic, n in zip(cfg.topics, counts)}}
+    manifest = new_manifest(cfg, sizes, stats)
+    out.mkdir(parents=True, exist_ok=True)
+    write_manifest(out, manifest)
+
+    shards, targets = _plan(scenes, members, sizes, cfg)
+    pending = {s: count * cfg.views for s, (_, _, _, count) in enumerate(shards)}
+    records, damaged = {}, set()
+    for topic, ordinal, msg in _messages(reader, conns, cfg.bag, "frames", progress):
+        if (topic, ordinal) not in targets:
+            continue
+        try:
+            rgb = resize_rgb(_decode(msg), cfg.size)
+        except Exception as exc:  # noqa: BLE001 - truncated or corrupt data: count it, plan without it
+            damaged.add((topic, ordinal))
+            tqdm.write(f"warning: {cfg.topics[topic]}: frame {ordinal} skipped ({first_line(exc)[:200]})",
+                       file=sys.stderr)
+            continue
+        if damaged:  # the plan changes: decode on only to find every damaged chosen frame
+            continue
+        for s, r, view in targets[topic, ordinal]:
+            if s not in records:
+                records[s] = _empty_records(cfg, shards[s])
+            records[s][r]["rgb"][view] = rgb
+            pending[s] -= 1
+            if pending[s] == 0:
+                split, index = shards[s][:2]
+                entry = write_shard(out / shard_name(split, index), records.pop(s))
+                manifest["splits"][split]["shards"].append(entry)
+                manifest["splits"][split]["shards"].sort(key=lambda e: e["file"])
+                write_manifest(out, manifest)
+    if damaged:
+        return damaged
     manifest["complete"] = True
     write_manifest(out, manifest)
-    return DatasetStore(out)
+    return set()
 
 
 def _empty_records(cfg: RosbagConfig, shard: tuple[str, int, int, int]) -> np.ndarray:

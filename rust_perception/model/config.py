@@ -30,8 +30,8 @@ class ModelConfig:
     ray_octaves: int = 8  # sinusoidal encoding of ray origin/direction (SRT, UpSRT)
     position_scale: float = 0.1  # metres → ray-encoding units
     # learning fixes (README "Deviations from the paper"); the other values reproduce the old model
-    init: Literal["scaled", "torch"] = "scaled"  # He/LeCun-normal convs, truncated-normal(0.02)
-    # linears, zero biases (layers.init_weights), or torch's default (blind to the inputs at init)
+    init: Literal["scaled", "vit", "torch"] = "scaled"  # He/LeCun-normal convs and linears with
+    # zero biases; vit: linears truncated-normal σ 0.02 instead; torch: its default (layers.init_weights)
     cnn_activation: Literal["selu", "relu"] = "selu"  # SELU: no image-independent offset at init
     output_activation: Literal["sigmoid", "linear"] = "sigmoid"  # both start at mid-grey
     ray_code: Literal["patch", "pixel"] = "patch"  # SRT input rays: projected and added per patch

@@ -34,9 +34,11 @@ class Decoder(nn.Module):
         self.rgb = nn.Linear(d, out_channels)
 
     def init_output(self) -> None:
-        """Linear RGB starts at mid-grey, not black (a sigmoid does so by itself)."""
-        if self.rgb_output and not self.sigmoid:
-            nn.init.constant_(self.rgb.bias, 0.5)
+        """Every pixel starts near mid-grey (small weights; bias 0.5 for a linear output, 0
+        before a sigmoid), so the first steps learn colours instead of undoing random ones."""
+        if self.rgb_output:
+            nn.init.normal_(self.rgb.weight, std=0.01)
+            nn.init.constant_(self.rgb.bias, 0.0 if self.sigmoid else 0.5)
 
     def latent_query(self, latent: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
         """latent (B, M, D), uv (B, M, R, 2) pixel coordinates → query input (B, M, R, ·)."""

@@ -102,19 +102,24 @@ class PatchCNN(nn.Module):
         return self.net(images).flatten(2).transpose(1, 2)
 
 
-def init_weights(model: nn.Module) -> None:
-    """He-normal convolutions before a ReLU, LeCun-normal before a SELU or nothing; truncated-
-    normal (σ 0.02) linear layers as in ViT; every bias zero. With torch's defaults the non-zero
-    biases swamp the image: at initialisation < 1 % of the SLSR's variance across scenes depended
-    on the input images, so every model started blind to them (tests/test_learning_diagnostics.py).
-    Layers whose own init matters (a linear RGB output's bias) set it after this runs."""
+def init_weights(model: nn.Module, linear: str = "scaled") -> None:
+    """He-normal convolutions before a ReLU, LeCun-normal before a SELU or nothing; linear layers
+    LeCun-normal (`scaled`) or truncated-normal σ 0.02 (`vit`, made for 768-wide tokens: at width
+    96 it leaves attention logits near zero, a saddle that learning leaves slowly); every bias
+    zero. With torch's defaults the non-zero biases swamp the image: at initialisation < 1 % of
+    the SLSR's variance across scenes depended on the input images, so every model started blind
+    to them (tests/test_learning_diagnostics.py). Layers whose own init matters (a linear RGB
+    output's bias) set it after this runs."""
     modules = list(model.modules())
     for i, module in enumerate(modules):
         if isinstance(module, nn.Conv2d):
             relu_next = i + 1 < len(modules) and isinstance(modules[i + 1], nn.ReLU)
             nn.init.kaiming_normal_(module.weight, nonlinearity="relu" if relu_next else "linear")
         elif isinstance(module, nn.Linear):
-            nn.init.trunc_normal_(module.weight, std=0.02)
+            if linear == "vit":
+                nn.init.trunc_normal_(module.weight, std=0.02)
+            else:
+                nn.init.kaiming_normal_(module.weight, nonlinearity="linear")
         else:
             continue
         if module.bias is not None:

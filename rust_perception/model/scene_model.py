@@ -47,8 +47,9 @@ class SceneModel(nn.Module):
         self.encoder = Encoder(cfg)
         self.pose_estimator = PoseEstimator(cfg) if cfg.variant == "rust" else None
         self.decoder = Decoder(cfg)
-        if cfg.init == "scaled":
-            init_weights(self)
+        if cfg.init != "torch":
+            init_weights(self, cfg.init)
+            self.encoder.init_rays()
             self.decoder.init_output()
 
     # ------------------------------------------------------------------ stages

@@ -1,57 +1,24 @@
-"""One inference interface over three backends.
+"""The inference interface every backend shares (`registry.py` picks one).
 
-`Engine` does the checking and the image/pixel bookkeeping once; a backend only implements
-`_run(graph, feeds) -> outputs` over the graphs of a model directory (`export.py`):
-- `TorchEngine`: the graph modules in torch (weights.pt), fp32 or bf16 autocast;
-- `OnnxRuntimeEngine`: ONNX Runtime with the best execution providers present
-  (TensorRT → CUDA → CPU);
-- `TensorRTEngine` (`tensorrt_engine.py`): serialized TensorRT engines built from the ONNX files.
-`create_engine(model_dir, backend="auto")` picks the best available and logs why.
-"""
+`Engine` does the input checking and the image/pixel bookkeeping once over a verified
+`ModelDirectory`; a backend module (`torch_backend`, `onnxruntime_backend`, `tensorrt_backend`)
+only implements `_run(graph, feeds) -> outputs`. Torch-free: a Jetson running ONNX Runtime or
+TensorRT never imports torch."""
 
 from __future__ import annotations
 
-import json
-import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import UserError
-from ..io import sha256_file
-from .export import FORMAT, METADATA, WEIGHTS, graph_inputs
-
-log = logging.getLogger(__name__)
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+from .model_dir import ModelDirectory
 
 
 class EngineInputError(UserError):
     """An input of the wrong shape or type; the message names the expected shape."""
-
-
-def load_metadata(model_dir: str | Path, check_files: bool = True) -> dict[str, Any]:
-    """metadata.json of a model directory, checked against the files it lists."""
-    model_dir = Path(model_dir)
-    path = model_dir / METADATA
-    if not path.is_file():
-        raise UserError(f"{model_dir} is not an exported model directory: {METADATA} is missing "
-                        f"(create it with trainer/export.py --run RUN --out {model_dir})")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is corrupt ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise UserError(f"{path} is not format {FORMAT} model metadata")
-    if check_files:
-        files = {name: g["file"] for name, g in meta["graphs"].items()}
-        for name, file in files.items():
-            graph = model_dir / file
-            if not graph.is_file():
-                raise UserError(f"model file {graph} is missing")
-            if sha256_file(graph) != meta["graphs"][name]["sha256"]:
-                raise UserError(f"model file {graph} is corrupt or does not belong to {path} (checksum differs)")
-    return meta
 
 
 class Engine:
@@ -59,14 +26,19 @@ class Engine:
 
     name = "base"
 
-    def __init__(self, model_dir: str | Path):
-        self.model_dir = Path(model_dir)
-        self.meta = load_metadata(self.model_dir)
-        self.size = int(self.meta["image_size"])
+    def __init__(self, model: ModelDirectory | str | Path):
+        self.model = model if isinstance(model, ModelDirectory) else ModelDirectory.load(model)
+        self.model_dir = self.model.path
+        self.size = self.model.image_size
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        """The raw metadata, read-only (kept for callers that read keys by name)."""
+        return self.model.meta
 
     # ------------------------------------------------------------------ backend hook
     def _run(self, graph: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not run graphs")
 
     # ------------------------------------------------------------------ input checks
     def _image(self, image: np.ndarray, what: str) -> np.ndarray:
@@ -86,7 +58,7 @@ class Engine:
                                f"or (3, {s}, {s}) float in [0, 1] (the model's image size is {s})")
 
     def _slsr(self, slsr: np.ndarray) -> np.ndarray:
-        expected = (1, self.meta["tokens"], self.meta["dim"])
+        expected = (1, self.model.tokens, self.model.dim)
         a = np.asarray(slsr, np.float32).reshape((1, *np.shape(slsr))) if np.ndim(slsr) == 2 else np.asarray(slsr, np.float32)
         if a.shape != expected:
             raise EngineInputError(f"slsr has shape {np.shape(slsr)}; expected {expected[1:]} from encode()")
@@ -94,8 +66,8 @@ class Engine:
 
     def _latent(self, latent: np.ndarray, what: str = "latent") -> np.ndarray:
         a = np.asarray(latent, np.float32).reshape(-1)
-        if a.shape != (self.meta["latent_dim"],):
-            raise EngineInputError(f"{what} has shape {np.shape(latent)}; expected ({self.meta['latent_dim']},)")
+        if a.shape != (self.model.latent_dim,):
+            raise EngineInputError(f"{what} has shape {np.shape(latent)}; expected ({self.model.latent_dim},)")
         return a[None]
 
     def pixel_grid(self, size: int | None = None) -> np.ndarray:
@@ -109,7 +81,7 @@ class Engine:
     # ------------------------------------------------------------------ the interface
     def encode(self, images) -> np.ndarray:
         """num_inputs views (first = reference) → SLSR (T, dim)."""
-        n = self.meta["num_inputs"]
+        n = self.model.num_inputs
         if len(images) != n:
             raise EngineInputError(f"encode got {len(images)} views; the model takes exactly {n} "
                                    f"(each ({self.size}, {self.size}, 3) uint8)")
@@ -145,16 +117,16 @@ class Engine:
 
     def segment(self, slsr: np.ndarray, latent: np.ndarray, size: int | None = None, chunk: int = 4096) -> np.ndarray:
         """Class ids (H, W) uint8 of a size×size view (needs a segmentation head)."""
-        if not self.meta["segmentation"]:
-            raise UserError(f"{self.model_dir} has no segmentation head (train_heads.py --head segmentation, then export)")
+        if not self.model.segmentation:
+            raise UserError(f"{self.model_dir} has no segmentation head (train_heads --head segmentation, then export)")
         size = size or self.size
         logits = self._render(slsr, latent, self.pixel_grid(size), chunk, graph="segment")
         return logits.argmax(-1).reshape(size, size).astype(np.uint8)
 
     def relative_pose(self, slsr: np.ndarray, latent_1: np.ndarray, latent_2: np.ndarray) -> dict[str, np.ndarray | None]:
         """View 2's pose in view 1's optical frame: position (3,) metres and rotation (3, 3) or None."""
-        if not self.meta["epe"]:
-            raise UserError(f"{self.model_dir} has no EPE head (train_heads.py --head epe, then export)")
+        if not self.model.epe:
+            raise UserError(f"{self.model_dir} has no EPE head (train_heads --head epe, then export)")
         out = self._run("epe", {"slsr": self._slsr(slsr), "latent_1": self._latent(latent_1, "latent_1"),
                                 "latent_2": self._latent(latent_2, "latent_2")})[0][0]
         rotation = None
@@ -164,117 +136,3 @@ class Engine:
             b /= np.linalg.norm(b)
             rotation = np.stack([a, b, np.cross(a, b)], axis=-1)
         return {"position": out[:3], "rotation": rotation}
-
-
-class TorchEngine(Engine):
-    name = "torch"
-
-    def __init__(self, model_dir: str | Path, bf16: bool = False, threads: int = 0):
-        super().__init__(model_dir)
-        import torch
-
-        from .export import build_torch_graphs
-
-        if threads:
-            torch.set_num_threads(threads)
-        path = self.model_dir / WEIGHTS
-        if not path.is_file():
-            raise UserError(f"model file {path} is missing")
-        if sha256_file(path) != self.meta.get("weights_sha256"):
-            raise UserError(f"model file {path} is corrupt or does not belong to {self.model_dir / METADATA}")
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-        self.graphs = build_torch_graphs(weights)
-        self.bf16 = bf16
-        self._torch = torch
-
-    def _run(self, graph, feeds):
-        torch = self._torch
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            out = self.graphs[graph](*[torch.from_numpy(np.ascontiguousarray(v)) for v in feeds.values()])
-        out = out if isinstance(out, tuple) else (out,)
-        return [o.float().numpy() for o in out]
-
-
-class OnnxRuntimeEngine(Engine):
-    name = "onnxruntime"
-    PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
-
-    def __init__(self, model_dir: str | Path, threads: int = 0, optimization: str = "all"):
-        super().__init__(model_dir)
-        import onnxruntime as ort
-
-        available = ort.get_available_providers()
-        self.providers = [p for p in self.PREFERRED if p in available]
-        options = ort.SessionOptions()
-        options.graph_optimization_level = {"none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-                                            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                                            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                                            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[optimization]
-        if threads:
-            options.intra_op_num_threads = threads
-        # no busy-waiting between ops: a robot's CPU is shared with other nodes, and spinning
-        # threads collapse throughput as soon as cores are oversubscribed
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.sessions = {}
-        for name, g in self.meta["graphs"].items():
-            path = self.model_dir / g["file"]
-            try:
-                session = ort.InferenceSession(str(path), options, providers=self.providers)
-            except Exception as exc:
-                raise UserError(f"model file {path} cannot be loaded by ONNX Runtime ({str(exc).splitlines()[0][:200]})") from None
-            check_graph_against_metadata(name, path, {i.name: i.shape for i in session.get_inputs()}, self.meta)
-            self.sessions[name] = session
-        log.info("onnxruntime engine: providers %s", self.providers)
-
-    def _run(self, graph, feeds):
-        return self.sessions[graph].run(None, feeds)
-
-
-def check_graph_against_metadata(name: str, path: Path, inputs: dict[str, list], meta: dict) -> None:
-    """A graph whose inputs disagree with the metadata (another model's file) is refused."""
-    expected = graph_inputs(meta)[name]
-    if list(inputs) != list(expected):
-        raise UserError(f"model file {path} has inputs {list(inputs)}; {METADATA} expects {list(expected)}")
-    for key, shape in expected.items():
-        got = [d if isinstance(d, int) else -1 for d in inputs[key]]
-        if len(got) != len(shape) or any(e != -1 and g != -1 and e != g for g, e in zip(got, shape)):
-            raise UserError(f"model file {path}: input {key!r} has shape {got}, but {METADATA} implies {shape}")
-
-
-def available_backends() -> list[str]:
-    """Backends that can run here, best first."""
-    import importlib.util
-
-    found = []
-    try:
-        import torch
-
-        cuda = torch.cuda.is_available()
-    except ImportError:
-        cuda = False
-    if cuda and importlib.util.find_spec("tensorrt") is not None:
-        found.append("tensorrt")
-    if importlib.util.find_spec("onnxruntime") is not None:
-        found.append("onnxruntime")
-    found.append("torch")
-    return found
-
-
-def create_engine(model_dir: str | Path, backend: str = "auto", threads: int = 0, **options) -> Engine:
-    """The engine for `backend`; "auto" takes the best available (TensorRT on an NVIDIA GPU,
-    else ONNX Runtime, else torch) and logs the choice."""
-    if backend not in BACKENDS:
-        raise UserError(f"backend={backend!r} is not allowed (choose from {', '.join(BACKENDS)})")
-    available = available_backends()
-    if backend == "auto":
-        backend = available[0]
-        log.info("backend auto → %s (available here: %s)", backend, ", ".join(available))
-    elif backend not in available:
-        raise UserError(f"backend {backend!r} is not available here (available: {', '.join(available)})")
-    if backend == "tensorrt":
-        from .tensorrt_engine import TensorRTEngine
-
-        return TensorRTEngine(model_dir, **options)
-    if backend == "onnxruntime":
-        return OnnxRuntimeEngine(model_dir, threads=threads, **options)
-    return TorchEngine(model_dir, threads=threads, **options)

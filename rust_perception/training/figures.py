@@ -27,7 +27,7 @@ def comparison_figure(batch, renders: dict[str, torch.Tensor], path: str | Path,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..io import atomic_write
+    from ..io import save_figure
 
     inputs, targets = batch["input_images"], batch["target_images"]
     rows, n_in = inputs.shape[0], inputs.shape[1]
@@ -51,7 +51,4 @@ def comparison_figure(batch, renders: dict[str, torch.Tensor], path: str | Path,
                 ax.set_title(caption, fontsize=7)
     fig.tight_layout()
     path = Path(path)
-    with atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..config import from_dict
 from ..data.store import MultiViewDataset, StepBatchSampler
 from ..errors import UserError
-from ..io import atomic_write, write_json
+from ..io import atomic_write, save_figure, write_json
 from ..metrics import confusion_matrix, iou_per_class, mean_iou, r2_score
 from ..model.heads import (HeadConfig, build_head, relative_pose, rotation_error_deg, rotation_from_6d,
                            rotation_to_6d)
@@ -226,7 +226,4 @@ def segmentation_figure(model, head, batch, classes, path: Path, rows: int = 4) 
     handles = [plt.Rectangle((0, 0), 1, 1, color=palette[i] / 255) for i in range(len(classes))]
     fig.legend(handles, [c["name"] for c in classes], loc="lower center", ncol=min(len(classes), 9), fontsize=7)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    with atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

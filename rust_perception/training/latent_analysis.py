@@ -62,7 +62,7 @@ def scatter_figure(coords: np.ndarray, attributes: dict[str, np.ndarray], table:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..io import atomic_write
+    from ..io import save_figure
 
     fig = plt.figure(figsize=(4.2 * len(attributes), 4.0))
     for i, (name, values) in enumerate(attributes.items()):
@@ -78,10 +78,7 @@ def scatter_figure(coords: np.ndarray, attributes: dict[str, np.ndarray], table:
         ax.tick_params(labelsize=6)
         fig.colorbar(sc, ax=ax, shrink=0.55, pad=0.1)
     fig.tight_layout()
-    with atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def traversal_figure(frames: np.ndarray, labels: list[str], path: Path, span: float = 2.0) -> Path:
@@ -91,7 +88,7 @@ def traversal_figure(frames: np.ndarray, labels: list[str], path: Path, span: fl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..io import atomic_write
+    from ..io import save_figure
 
     rows, cols = frames.shape[:2]
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.45 * rows), squeeze=False)
@@ -106,7 +103,4 @@ def traversal_figure(frames: np.ndarray, labels: list[str], path: Path, span: fl
             if c == 0:
                 ax.set_ylabel(labels[r], fontsize=7)
     fig.tight_layout()
-    with atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

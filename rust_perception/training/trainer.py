@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from .steps import evaluate_batch, held_out_batches, sample_generators, training
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
+DIST_TIMEOUT_S = 1800  # a collective waiting longer than this for a rank fails (NCCL's default: 10 min)
+MAIN_WORK_TIMEOUT_S = 3 * 3600  # how long the other ranks wait for rank 0's evaluation and checkpoint
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -58,16 +61,44 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _timeout(variable: str, default_s: float) -> timedelta:
+    return timedelta(seconds=float(os.environ.get(variable, default_s)))
+
+
 def init_distributed() -> tuple[int, int]:
     """(rank, world size): (0, 1) alone; under torchrun (RANK, WORLD_SIZE, MASTER_ADDR, ... set)
-    this process joins the group through env:// — NCCL with the GPU LOCAL_RANK, gloo on CPU."""
+    this process joins the group through env:// — NCCL bound to the GPU LOCAL_RANK (`device_id`),
+    gloo on CPU — with an explicit collective timeout (RUST_DIST_TIMEOUT_S, default 30 min)."""
     if "WORLD_SIZE" not in os.environ:
         return 0, 1
     if not dist.is_initialized():
+        timeout = _timeout("RUST_DIST_TIMEOUT_S", DIST_TIMEOUT_S)
         if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", init_method="env://")
+            local = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(local)
+            dist.init_process_group("nccl", init_method="env://", timeout=timeout, device_id=local)
+        else:
+            dist.init_process_group("gloo", init_method="env://", timeout=timeout)
     return dist.get_rank(), dist.get_world_size()
+
+
+def main_work_group():
+    """A gloo group on which the other ranks wait while rank 0 alone evaluates and checkpoints
+    (RUST_DIST_MAIN_WORK_TIMEOUT_S, default 3 h): waiting in the next NCCL all-reduce instead
+    would trip NCCL's watchdog on a long evaluation or a slow shared-storage write."""
+    return dist.new_group(backend="gloo", timeout=_timeout("RUST_DIST_MAIN_WORK_TIMEOUT_S", MAIN_WORK_TIMEOUT_S))
+
+
+def wait_for_main(group) -> None:
+    dist.monitored_barrier(group=group, timeout=_timeout("RUST_DIST_MAIN_WORK_TIMEOUT_S", MAIN_WORK_TIMEOUT_S),
+                           wait_all_ranks=True)
+
+
+def use_deterministic_algorithms() -> None:
+    """Deterministic kernels; on CUDA cuBLAS needs a fixed workspace for them (set before its first use)."""
+    if torch.cuda.is_available():
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
 
 
 def leave_distributed() -> None:
@@ -125,9 +156,10 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         if cfg.deterministic:
-            torch.use_deterministic_algorithms(True)
+            use_deterministic_algorithms()
         torch.manual_seed(cfg.seed)
         self.rank, self.world_size = init_distributed()
+        self.main_work = main_work_group() if self.world_size > 1 else None
         self.is_main = self.rank == 0
         if cfg.batch_size % self.world_size:
             raise UserError(f"batch_size={cfg.batch_size} is the global batch and must be divisible by the "
@@ -322,6 +354,9 @@ class Trainer:
                         result["eval"] = metrics
                 if self.is_main and (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or stop):
                     path = self.save()
+                if self.main_work is not None and (self.step % cfg.eval_every == 0 or self.step == cfg.steps or stop
+                                                   or self.step % cfg.checkpoint_every == 0):
+                    wait_for_main(self.main_work)
                 if stop:
                     if self.is_main:
                         bar.write(f"stopped by signal {stop} at step {self.step}; saved {path}; "

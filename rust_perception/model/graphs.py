@@ -1,13 +1,18 @@
 """The inference graphs: thin modules over one SceneModel (and its heads) with plain tensor
-inputs, exported to ONNX by `export.py` and run as-is by `TorchEngine`, so every backend computes
+inputs, exported to ONNX by `training/export.py` and run as-is by the torch backend, so every backend computes
 exactly the same function. One scene per call (batch dimension 1 in practice, kept dynamic)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from ..model.scene_model import SceneModel
+from ..config import from_dict
+from .config import ModelConfig
+from .heads import HeadConfig, build_head
+from .scene_model import SceneModel
 
 
 class EncodeGraph(nn.Module):
@@ -61,3 +66,21 @@ class EPEGraph(nn.Module):
     def forward(self, slsr: torch.Tensor, latent_1: torch.Tensor, latent_2: torch.Tensor) -> torch.Tensor:
         out = self.head(slsr, latent_1[:, None], latent_2[:, None])[:, 0]
         return torch.cat([out[:, :3] * self.scale, out[:, 3:]], dim=-1)
+
+
+def build_torch_graphs(weights: dict[str, Any]) -> dict[str, nn.Module]:
+    """The graph modules of a model directory's weights.pt (the torch backend's side of the export)."""
+    model_cfg = from_dict(ModelConfig, weights["model_config"])
+    model = SceneModel(model_cfg)
+    model.load_state_dict(weights["model"])
+    heads = {}
+    for name, state in weights.get("heads", {}).items():
+        head = build_head(model_cfg, from_dict(HeadConfig, state["config"]))
+        head.load_state_dict(state["head"])
+        heads[name] = (head, state)
+    graphs = {"encoder": EncodeGraph(model), "pose": PoseGraph(model), "render": RenderGraph(model)}
+    if "segmentation" in heads:
+        graphs["segment"] = RenderGraph(model, heads["segmentation"][0])
+    if "epe" in heads:
+        graphs["epe"] = EPEGraph(heads["epe"][0], heads["epe"][1]["position_std"])
+    return {k: g.eval() for k, g in graphs.items()}

@@ -5,11 +5,12 @@
     render.onnx    slsr, latent, uv (1, R, 2) with R dynamic → rgb (1, R, 3)
     segment.onnx   slsr, latent, uv (1, R, 2) → class logits (1, R, C)      (when a segmentation head exists)
     epe.onnx       slsr, latent_1, latent_2 → relative pose (1, 3 [+ 6])   (when an EPE head exists)
-    weights.pt     the same weights for TorchEngine (loaded with weights_only=True)
+    weights.pt     the same weights for the torch backend (loaded with weights_only=True)
     metadata.json  sizes, classes, PCA basis and meanings, training-config hash, opset, checksums
 
-Every graph is checked with `onnx.checker`. Graphs come from `graphs.py`, the modules TorchEngine
-runs, through the torch.export-based ONNX exporter (the TorchScript one is deprecated)."""
+The layout is the contract of `runtime/model_dir.py`. Every graph is checked with `onnx.checker`.
+Graphs come from `model/graphs.py`, the modules the torch backend runs, through the
+torch.export-based ONNX exporter (the TorchScript one is deprecated)."""
 
 from __future__ import annotations
 
@@ -27,26 +28,11 @@ import torch
 
 from ..errors import UserError
 from ..io import atomic_write, sha256_file, write_json
+from ..model.graphs import EncodeGraph, EPEGraph, PoseGraph, RenderGraph
 from ..model.heads import HEADS
-from ..model.scene_model import SceneModel
-from .graphs import EncodeGraph, EPEGraph, PoseGraph, RenderGraph
+from ..runtime.model_dir import FORMAT, METADATA, PIXELS_MAX, WEIGHTS, exported_from
 
 OPSET = 18
-FORMAT = 1
-METADATA = "metadata.json"
-WEIGHTS = "weights.pt"
-PIXELS_MAX = 1 << 20
-
-
-def graph_inputs(meta: dict[str, Any]) -> dict[str, dict[str, list]]:
-    """Input shapes of every graph implied by the metadata (-1 = dynamic)."""
-    n, s, d, t, dim = meta["num_inputs"], meta["image_size"], meta["latent_dim"], meta["tokens"], meta["dim"]
-    shapes = {"encoder": {"images": [1, n, 3, s, s]},
-              "pose": {"half_image": [1, 3, s, s // 2], "slsr": [1, t, dim]},
-              "render": {"slsr": [1, t, dim], "latent": [1, d], "uv": [1, -1, 2]},
-              "segment": {"slsr": [1, t, dim], "latent": [1, d], "uv": [1, -1, 2]},
-              "epe": {"slsr": [1, t, dim], "latent_1": [1, d], "latent_2": [1, d]}}
-    return {k: v for k, v in shapes.items() if k in meta["graphs"]}
 
 
 def _export(module: torch.nn.Module, args: tuple, names: list[str], outputs: list[str], path: Path,
@@ -64,20 +50,12 @@ def _export(module: torch.nn.Module, args: tuple, names: list[str], outputs: lis
         handle.write(program.model_proto.SerializeToString())
 
 
-def exported_from(model_dir: Path) -> str | None:
-    """The training-config sha256 of the model exported into `model_dir`, if it holds one."""
-    try:
-        return json.loads((model_dir / METADATA).read_text()).get("training_config_sha256")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
 def export_model(run: Path, out: Path) -> dict[str, Any]:
     """Write the model directory `out` for training run `run`; returns the metadata."""
     from ..data.store import read_manifest
-    from ..training.heads import head_file, load_head
-    from ..training.latent_analysis import LATENT_FILE
-    from ..training.trainer import CONFIG_FILE, load_model
+    from .heads import head_file, load_head
+    from .latent_analysis import LATENT_FILE
+    from .trainer import CONFIG_FILE, load_model
 
     cfg, model, step = load_model(run)
     if cfg.model.variant != "rust":
@@ -137,25 +115,3 @@ def export_model(run: Path, out: Path) -> dict[str, Any]:
     meta["weights_sha256"] = sha256_file(out / WEIGHTS)
     write_json(out / METADATA, meta)
     return meta
-
-
-def build_torch_graphs(weights: dict[str, Any]) -> dict[str, torch.nn.Module]:
-    """The graph modules of a model directory's weights (TorchEngine's side of the export)."""
-    from ..config import from_dict
-    from ..model.config import ModelConfig
-    from ..model.heads import HeadConfig, build_head
-
-    model_cfg = from_dict(ModelConfig, weights["model_config"])
-    model = SceneModel(model_cfg)
-    model.load_state_dict(weights["model"])
-    heads = {}
-    for name, state in weights.get("heads", {}).items():
-        head = build_head(model_cfg, from_dict(HeadConfig, state["config"]))
-        head.load_state_dict(state["head"])
-        heads[name] = (head, state)
-    graphs = {"encoder": EncodeGraph(model), "pose": PoseGraph(model), "render": RenderGraph(model)}
-    if "segmentation" in heads:
-        graphs["segment"] = RenderGraph(model, heads["segmentation"][0])
-    if "epe" in heads:
-        graphs["epe"] = EPEGraph(heads["epe"][0], heads["epe"][1]["position_std"])
-    return {k: g.eval() for k, g in graphs.items()}
