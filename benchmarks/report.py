@@ -188,6 +188,12 @@ def learning(d: dict) -> str:
                              f"{r['input_swap_effect']:.2f}" + (f", images ÷ rays {r['image_to_ray_effect']:.1f}"
                                                                if "image_to_ray_effect" in r else "")
                              for v, r in init.items()) + "."]
+    if d.get("probes"):
+        rows += ["", "Probes (one lever each, the same held-out targets; settings that differ from the run above):", "",
+                 "| run | step | changed | pooled / object / at another pose (dB) |", "|---|---|---|---|"]
+        rows += [f"| {p['run']} | {p['step']} | {', '.join(f'{k}={v}' for k, v in p['changed'].items())} | "
+                 f"{p['pooled_psnr']:.2f} / {p['object_psnr']:.2f} / {p.get('swapped_pose_pooled_psnr', '–')} |"
+                 for p in d["probes"]]
     m = d["machine"]
     rows += ["", f"Measured on {m.get('cpu_model', '?')} ({m.get('cpu_capability', '?')}, bf16 "
              f"{'fast' if m.get('bf16_fast') else 'slow'}), one core per model, started {m['date']}."]
