@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Attributes per data kind (DESIGN §2): dome cameras orbit a centre, the street rig drives along x.
+# Attributes per data kind: dome cameras orbit a centre, the street rig drives along x.
 ATTRIBUTES = {"dome": ("height", "distance", "yaw"), "street": ("position", "camera", "yaw")}
-# Node queries (DESIGN §4) → the attribute whose component they move along.
+# Node queries (README "The ROS 2 node") → the attribute whose component they move along.
 MOTIONS = {"up": "height", "closer": "distance", "rotate": "yaw", "forward": "position"}
 
 
