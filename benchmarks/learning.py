@@ -112,10 +112,10 @@ def restore(run: Path) -> None:
     if run.exists() or not (kept / "checkpoint.pt").is_file():
         return
     step = int(load_checkpoint(kept / "checkpoint.pt")["step"])
-    (run / "checkpoints").mkdir(parents=True)
     for name, target in (("checkpoint.pt", f"checkpoints/step_{step:07d}.pt"), (CONFIG_FILE, CONFIG_FILE),
                          (METRICS_FILE, METRICS_FILE)):
-        (run / target).write_bytes((kept / name).read_bytes())
+        with atomic_write(run / target) as handle:
+            handle.write((kept / name).read_bytes())
     print(f"restored {run} at step {step} from {kept}")
 
 
