@@ -8,8 +8,10 @@ publishers and subscriptions (a missing or broken model fails configure with the
 activate starts the inference worker; deactivate stops it; cleanup releases the engine.
 A transition requested in a state that does not offer it answers success=false at once (rclpy
 would raise out of the executor and never answer). Image callbacks only decode into bounded
-per-camera buffers; a timer in its own callback group runs inference, so a MultiThreadedExecutor
-keeps subscriptions flowing while it works. Bad input (undecodable, empty or unstamped frames,
+per-camera buffers; inference runs in a thread of its own, started on activate and joined on
+deactivate. (A worker timer under rclpy's MultiThreadedExecutor made the executor spin on the
+busy timer, holding the GIL: inference calls of ~1 ms took up to 2 s and frame callbacks stalled
+long enough for every camera to look silent.) Bad input (undecodable, empty or unstamped frames,
 timestamps jumping back, a camera silent by the clock, a camera topic nobody publishes or
 publishes with another type) and failed inference steps are warned about (throttled), counted in
 /diagnostics, whose level reflects the last `status_window` seconds, and survived.
@@ -17,6 +19,7 @@ publishes with another type) and failed inference steps are warned about (thrott
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -26,7 +29,7 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from builtin_interfaces.msg import Duration
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data, qos_profile_system_default
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
@@ -86,7 +89,9 @@ class RustNode(LifecycleNode):
         for key, (default, description) in PARAMETERS.items():
             self.declare_parameter(key, default, ParameterDescriptor(description=description))
         self.engine = self.pipeline = None
-        self.subs, self.pubs, self.worker_timers = [], {}, []
+        self.subs, self.pubs, self.timers_ = [], {}, []
+        self.worker: threading.Thread | None = None
+        self.stop_worker = threading.Event()
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.bad_frames: dict[str, int] = {}
         self.worker_errors = 0
@@ -97,8 +102,7 @@ class RustNode(LifecycleNode):
         self.input_reported: dict[str, str] = {}  # camera topic → the input problem last logged
         self.activated_at = 0.0
         self.answer_wrong_state_transitions()
-        # one input group keeps each camera's frames in arrival order; inference has its own
-        self.worker_group, self.input_group = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        self.input_group = MutuallyExclusiveCallbackGroup()  # each camera's frames in arrival order
 
     def p(self, key):
         return self.get_parameter(key).value
@@ -209,16 +213,25 @@ class RustNode(LifecycleNode):
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         self.activated_at, self.input_reported = time.monotonic(), {}
-        self.worker_timers = [self.create_timer(self.p("worker_period"), self.work, callback_group=self.worker_group),
-                       self.create_timer(self.p("diagnostics_period"), self.publish_diagnostics,
-                                         callback_group=MutuallyExclusiveCallbackGroup())]
+        self.timers_ = [self.create_timer(self.p("diagnostics_period"), self.publish_diagnostics)]
+        self.stop_worker.clear()
+        self.worker = threading.Thread(target=self.run_worker, name="rust_inference", daemon=True)
+        self.worker.start()
         return super().on_activate(state)
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        for timer in self.worker_timers:
-            self.destroy_timer(timer)
-        self.worker_timers = []
+        self.halt()
         return super().on_deactivate(state)
+
+    def halt(self) -> None:
+        """Stop the worker (waiting for the step in flight) and the diagnostics timer."""
+        self.stop_worker.set()
+        if self.worker is not None:
+            self.worker.join()
+        self.worker = None
+        for timer in self.timers_:
+            self.destroy_timer(timer)
+        self.timers_ = []
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         for sub in self.subs:
@@ -230,13 +243,14 @@ class RustNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        self.halt()
         return self.on_cleanup(state) if self.pipeline is not None else TransitionCallbackReturn.SUCCESS
 
     # ------------------------------------------------------------------ input
     def on_image(self, topic: str, msg) -> None:
         """Decode, fit to the model's size, buffer. Bad frames are counted and warned about."""
         pipeline = self.pipeline
-        if pipeline is None or not self.worker_timers:
+        if pipeline is None or self.worker is None:
             return
         stamp, now = stamp_to_seconds(msg.header.stamp), time.monotonic()
         try:  # anything a corrupt message raises: count it, skip it, go on
@@ -267,9 +281,15 @@ class RustNode(LifecycleNode):
         publisher = self.pubs.get(key)
         return publisher is not None and publisher.get_subscription_count() > 0
 
+    def run_worker(self) -> None:
+        """The inference thread: a step every `worker_period` seconds until deactivated."""
+        period = self.p("worker_period")
+        while not self.stop_worker.wait(period):
+            self.work()
+
     def work(self) -> None:
-        """Worker timer. An exception escaping a callback would stop the executor and the node, so
-        a failing inference step is logged (throttled), counted, and the next tick tries again."""
+        """One worker tick. An exception escaping would end the worker thread, so a failing
+        inference step is logged (throttled), counted, and the next tick tries again."""
         try:
             self._work()
         except Exception as exc:  # noqa: BLE001
@@ -459,13 +479,14 @@ class RustNode(LifecycleNode):
 def main(args=None) -> int:
     rclpy.init(args=args)
     node = RustNode()
-    executor = MultiThreadedExecutor(num_threads=3)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C, or SIGTERM (rclpy's handler shut down)
         pass
     finally:
+        node.halt()  # no step publishes on a destroyed publisher
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

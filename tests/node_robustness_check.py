@@ -2,6 +2,7 @@
 tests/test_node_live.py inside `unshare -n`: the node's own callbacks are called directly, with
 synthetic stamps, so nothing depends on timing. Writes what it saw to the JSON file given as the
 second argument (its log goes to stderr, which the test reads); the test makes the assertions.
+The worker thread's tick is set to an hour (`IDLE_WORKER`), so only the check's calls run steps.
 
 The caller sets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and its own ROS_DOMAIN_ID.
 """
@@ -25,6 +26,7 @@ from ros2_rust_node.node import RustNode
 from rust_perception.image_codec import fill_image_msg
 
 CAMS = ["cam0/image_raw", "cam1/image_raw"]
+IDLE_WORKER = Parameter("worker_period", value=3600.0)
 
 
 def image(stamp: float, size: int = 32) -> Image:
@@ -42,7 +44,7 @@ def one_camera(model_dir: str) -> dict:
     node = RustNode("one_camera", parameter_overrides=[
         Parameter("model_dir", value=model_dir), Parameter("camera_topics", value=["/solo/image_raw"]),
         Parameter("backend", value="onnxruntime"), Parameter("buffer_size", value=4),
-        Parameter("status_window", value=1.0)])
+        Parameter("status_window", value=1.0), IDLE_WORKER])
     out = {"configure": node.trigger_configure().name, "activate": node.trigger_activate().name}
     start = time.time()
     for k in range(5):
@@ -66,7 +68,7 @@ def main(model_dir: str, out_path: str) -> int:
     assert os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST", "refusing to start DDS beyond localhost"
     rclpy.init()
     node = RustNode(parameter_overrides=[Parameter("model_dir", value=model_dir), Parameter("camera_topics", value=CAMS),
-                                         Parameter("backend", value="onnxruntime"), Parameter("stale_after", value=0.5)])
+                                         Parameter("backend", value="onnxruntime"), Parameter("stale_after", value=0.5), IDLE_WORKER])
     report = {"configure": node.trigger_configure().name, "activate": node.trigger_activate().name}
     for t in (100.0, 100.1, 100.2):
         for cam in CAMS:

@@ -132,14 +132,13 @@ def test_every_output_topic_type_rate_frame_and_encoding(live):
     assert novel["type"] == "Image" and novel["encodings"] == ["rgb8"] and novel["sizes"] == [[32, 32]]
     assert novel["frame_ids"] == ["rust_novel_view_optical_frame"]
     assert topics["/rust_node/novel_view/camera_info"]["type"] == "CameraInfo"
-    # render_rate 4 Hz. KNOWN REGRESSION (issue 14): since the dead-rig change an idle machine gets half
-    # the requested rates (novel 2.0 Hz, poses 1.0 Hz, right at the old floors); floors lowered until fixed
-    assert 1.5 <= counts["/rust_node/novel_view/image"] / seconds <= 4.5, counts
+    # render_rate 4 Hz; 3/4 of it at least (a worker timer under MultiThreadedExecutor once gave half)
+    assert 3.0 <= counts["/rust_node/novel_view/image"] / seconds <= 4.5, counts
     for i, name in enumerate(NAMES):
         latent = topics[f"/rust_node/latent_pose/{name}"]  # stamped, in the camera's frame
         assert latent["type"] == "JointState" and latent["lengths"] == [8]
         assert latent["frame_ids"] == [f"cam{i}_optical_frame"]
-        assert 0.75 <= counts[f"/rust_node/latent_pose/{name}"] / seconds <= 2.5  # pose_rate 2 Hz (see above)
+        assert 1.5 <= counts[f"/rust_node/latent_pose/{name}"] / seconds <= 2.5  # pose_rate 2 Hz
         seg, color = topics[f"/rust_node/segmentation/{name}/image"], topics[f"/rust_node/segmentation/{name}/color"]
         assert seg["encodings"] == ["mono8"] and color["encodings"] == ["rgb8"] and seg["sizes"] == [[32, 32]]
         assert seg["max_label"] < len(STREET_CLASSES)
@@ -186,7 +185,7 @@ def test_a_silent_camera_is_reported_and_recovers(live, robustness):
 def test_bad_frames_leave_the_status_once_out_of_its_window(live):
     """Bad frames set WARN with the reason; status_window (2 s here) later the status is OK again."""
     recovered = live["recovered_diagnostics"]
-    assert {"level": 0, "message": "ok"} in recovered[1:], recovered  # back to OK once out of the window
+    assert recovered[-1] == {"level": 0, "message": "ok"}, recovered  # back to OK once out of the window
     assert not any("bad frames" in d["message"] for d in recovered[1:]), recovered
 
 

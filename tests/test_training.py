@@ -16,7 +16,7 @@ import torch
 from rust_perception.errors import UserError
 from rust_perception.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from rust_perception.training.config import load_train_config
-from rust_perception.training.trainer import Trainer, load_model
+from rust_perception.training.trainer import Trainer, load_model, lr_factor
 
 from conftest import ROOT, run_cli
 
@@ -87,6 +87,32 @@ def test_run_dir_started_with_other_settings_is_refused(dome_dir, tmp_path):
     Trainer(tiny(dome_dir, "steps=1", "eval_every=1"), tmp_path / "run", progress=False).train()
     with pytest.raises(UserError, match="was started with lr="):
         Trainer(tiny(dome_dir, "steps=1", "lr=0.1"), tmp_path / "run", progress=False)
+
+
+def test_lr_schedule_constant_then_cosine_from_decay_start(dome_dir):
+    cfg = tiny(dome_dir, "steps=100", "warmup_steps=10", "lr_schedule=cosine", "decay_start=40", "decay_steps=80",
+               "final_lr_ratio=0.1")
+    assert lr_factor(0, cfg) == pytest.approx(0.1) and lr_factor(9, cfg) == pytest.approx(1.0)
+    assert [lr_factor(s, cfg) for s in (10, 25, 40)] == [1.0, 1.0, 1.0]  # constant until decay_start
+    assert lr_factor(60, cfg) == pytest.approx(0.55) and lr_factor(80, cfg) == lr_factor(99, cfg) == pytest.approx(0.1)
+    plain = tiny(dome_dir, "steps=100", "warmup_steps=10", "lr_schedule=cosine")  # decay_start 0: after warm-up
+    assert lr_factor(10, plain) == 1.0 and lr_factor(55, plain) == pytest.approx(0.55)
+
+
+def test_a_decay_added_to_a_run_changes_only_the_steps_not_taken(dome_dir, tmp_path):
+    """A constant-rate run extended with a decay starting after its last step resumes; one that
+    would change the rate of a step already taken is refused."""
+    common = ("warmup_steps=2", "eval_every=4", "checkpoint_every=4")
+    Trainer(tiny(dome_dir, "steps=4", *common), tmp_path / "run", progress=False).train()
+    with pytest.raises(UserError, match="has taken 4 steps with another learning-rate schedule"):
+        Trainer(tiny(dome_dir, "steps=8", *common, "lr_schedule=cosine", "decay_start=2"), tmp_path / "run",
+                progress=False)
+    later = tiny(dome_dir, "steps=8", *common, "lr_schedule=cosine", "decay_start=4")
+    trainer = Trainer(later, tmp_path / "run", progress=False)
+    assert trainer.step == 4
+    trainer.train()
+    assert trainer.optimizer.param_groups[0]["lr"] < later.lr  # decaying
+    assert "decay_start: 4" in (tmp_path / "run" / "config.yaml").read_text()
 
 
 def test_cli_errors_are_one_line(dome_dir, tmp_path):

@@ -23,10 +23,13 @@ class TrainConfig:
     rays_per_target: int = 1024  # random target pixels rendered per target view and step
     lr: float = 2e-4
     warmup_steps: int = 200
-    # after warm-up: constant, or a cosine decay to lr · final_lr_ratio over `decay_steps` (0: the
-    # run's `steps`). A decay over the run itself cut the rate just as learning started.
+    # after warm-up: constant, or constant until `decay_start` (0: the end of warm-up) and then a
+    # cosine decay to lr · final_lr_ratio at step `decay_steps` (0: the run's `steps`). A decay over
+    # the run itself cut the rate just as learning started. A run may be resumed with another
+    # schedule as long as the steps it has taken keep their rates (e.g. a decay added later).
     lr_schedule: Literal["constant", "cosine"] = "constant"
     final_lr_ratio: float = 0.1
+    decay_start: int = 0
     decay_steps: int = 0
     weight_decay: float = 0.0
     grad_clip: float = 1.0
@@ -53,6 +56,9 @@ class TrainConfig:
         require(self.lr > 0, f"lr={self.lr} is not allowed (must be > 0)")
         require(0 <= self.warmup_steps, f"warmup_steps={self.warmup_steps} is not allowed (must be >= 0)")
         require(self.decay_steps >= 0, f"decay_steps={self.decay_steps} is not allowed (must be >= 0)")
+        require(0 <= self.decay_start < (self.decay_steps or self.steps) or self.lr_schedule == "constant",
+                f"decay_start={self.decay_start} is not allowed (must be >= 0 and before the decay ends at step "
+                f"{self.decay_steps or self.steps})")
         require(0 < self.final_lr_ratio <= 1, f"final_lr_ratio={self.final_lr_ratio} is not allowed (must be in (0, 1])")
         require(self.eval_scenes >= 0, f"eval_scenes={self.eval_scenes} is not allowed (must be >= 0)")
         require(self.workers >= 0 and self.threads >= 0, "workers and threads must be >= 0")

@@ -7,6 +7,7 @@ each rank trains on its `rank_rows` of it, and rank 0 alone logs, evaluates and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -30,12 +31,13 @@ from ..io import atomic_write
 from ..model.config import ModelConfig
 from ..model.scene_model import SceneModel
 from ..precision import use_bf16
-from .checkpoint import latest_checkpoint, save_checkpoint
+from .checkpoint import latest_checkpoint, list_checkpoints, save_checkpoint
 from .scoring import Scoreboard
 from .config import TrainConfig
 from .steps import evaluate_batch, held_out_batches, sample_generators, training_inputs
 
 CONFIG_FILE = "config.yaml"
+SCHEDULE = ("lr_schedule", "final_lr_ratio", "decay_start", "decay_steps")  # may change on resume (see TrainConfig)
 METRICS_FILE = "metrics.jsonl"
 DIST_TIMEOUT_S = 1800  # a collective waiting longer than this for a rank fails (NCCL's default: 10 min)
 MAIN_WORK_TIMEOUT_S = 3 * 3600  # how long the other ranks wait for rank 0's evaluation and checkpoint
@@ -46,7 +48,8 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
         return (step + 1) / cfg.warmup_steps
     if cfg.lr_schedule == "constant":
         return 1.0
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, (cfg.decay_steps or cfg.steps) - cfg.warmup_steps))
+    start = max(cfg.warmup_steps, cfg.decay_start)
+    progress = min(1.0, max(0.0, step - start) / max(1, (cfg.decay_steps or cfg.steps) - start))
     return cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
@@ -196,15 +199,28 @@ class Trainer:
         mine = to_dict(self.cfg)
         if path.is_file():
             theirs = yaml.safe_load(path.read_text()) or {}
-            diff = _first_difference({**mine, "steps": None}, {**theirs, "steps": None})
+            free = dict.fromkeys(("steps", *SCHEDULE), None)
+            diff = _first_difference({**mine, **free}, {**theirs, **free})
             if diff:
                 key, old, new = diff
                 raise UserError(f"run {self.run} was started with {key}={old!r}, not {new!r}; "
                                 "use the same config to resume it, or another --run")
+            self._check_schedule_change(theirs)
         if self.is_main:
             self.run.mkdir(parents=True, exist_ok=True)
             with atomic_write(path, "w") as handle:
                 yaml.safe_dump(mine, handle, sort_keys=False)
+
+    def _check_schedule_change(self, theirs: dict) -> None:
+        """A new LR schedule may only change the rates of steps not taken yet (up to the newest
+        checkpoint's step, by its name: a corrupt newest one only makes this stricter)."""
+        known = {k: theirs[k] for k in SCHEDULE if k in theirs}
+        old = dataclasses.replace(self.cfg, **known, steps=theirs.get("steps", self.cfg.steps))
+        done = max((int(p.stem.split("_")[1]) for p in list_checkpoints(self.run / "checkpoints")), default=0)
+        changed = next((s for s in range(done) if not math.isclose(lr_factor(s, old), lr_factor(s, self.cfg))), None)
+        if changed is not None:
+            raise UserError(f"run {self.run} has taken {done} steps with another learning-rate schedule (the rate "
+                            f"of step {changed} would change); a new schedule may only change steps not taken yet")
 
     def _resume(self) -> None:
         state = latest_checkpoint(self.run / "checkpoints")
