@@ -25,8 +25,10 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
     ],
     python_requires=">=3.10",
-    install_requires=requirements("requirements.txt"),
-    extras_require={"test": requirements("requirements-test.txt")},
+    # ranges; the tested versions are in constraints/ (pip install ... -c constraints/ci.txt)
+    install_requires=requirements("requirements.txt"),  # the torch-free runtime
+    extras_require={"train": requirements("requirements-train.txt"),
+                    "test": requirements("requirements-train.txt") + requirements("requirements-test.txt")},
     zip_safe=False,
     maintainer="rust_perception developers",
     maintainer_email="dev@rust-perception.invalid",
@@ -40,7 +42,7 @@ setup(
             "evaluate = rust_perception.cli.evaluate:entry",
             "analyze_latent = rust_perception.cli.analyze_latent:entry",
             "train_heads = rust_perception.cli.train_heads:entry",
-            "export = rust_perception.cli.export:entry",
+            "rust_export = rust_perception.cli.export:entry",
             "prebuild = rust_perception.cli.prebuild:entry",
             "rust_node = ros2_rust_node.node:main",
             "rust_offline = ros2_rust_node.offline:entry",

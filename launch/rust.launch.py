@@ -7,7 +7,7 @@
 
 Arguments:
     params_file  parameters of the node (default: share/rust_perception/config/node.yaml).
-    model_dir    model directory written by trainer/export.py; empty (the default) keeps the
+    model_dir    model directory written by rust_export; empty (the default) keeps the
                  params file's model_dir. Relative paths resolve against the directory
                  `ros2 launch` runs in.
     backend      auto | tensorrt | onnxruntime | torch (default auto).
@@ -33,7 +33,6 @@ outputs under `/rust_node/`, fixed frame `rig_cam0_optical_frame` (the frame of 
 poses: the reference camera's).
 """
 
-import yaml
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
 from launch.conditions import IfCondition
@@ -44,22 +43,9 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
 from lifecycle_msgs.msg import Transition
+from rust_perception.node_config import params_file_values
 
 DEFAULT_CAMERA_NS = 'rig'
-# Keys of a params file that apply to a node named rust_node, least specific first.
-PARAMS_FILE_KEYS = ('/**', '/**/rust_node', 'rust_node', '/rust_node')
-
-
-def _rust_node_parameters(params_file):
-    """The parameters a params file gives rust_node, as one dictionary."""
-    with open(params_file) as f:
-        data = yaml.safe_load(f) or {}
-    parameters = {}
-    for key in PARAMS_FILE_KEYS:
-        section = data.get(key)
-        if isinstance(section, dict) and isinstance(section.get('ros__parameters'), dict):
-            parameters.update(section['ros__parameters'])
-    return parameters
 
 
 def _camera_remaps(camera_topics, camera_ns):
@@ -87,7 +73,7 @@ def _overrides(model_dir, backend):
 
 def _launch_node(context):
     params_file = LaunchConfiguration('params_file').perform(context)
-    file_parameters = _rust_node_parameters(params_file)
+    file_parameters = params_file_values(params_file)  # as the node and rust_offline read it
     parameters = [params_file]
     if LaunchConfiguration('namespace').perform(context).strip('/'):
         parameters.append(file_parameters)
@@ -134,7 +120,7 @@ def generate_launch_description():
             description='parameters file of rust_node'),
         DeclareLaunchArgument(
             'model_dir', default_value='',
-            description="model directory (trainer/export.py); empty: the params file's model_dir"),
+            description="model directory (from rust_export); empty: the params file's model_dir"),
         DeclareLaunchArgument(
             'backend', default_value='auto', description='auto | tensorrt | onnxruntime | torch'),
         DeclareLaunchArgument('namespace', default_value='', description='namespace of the node'),

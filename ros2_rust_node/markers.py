@@ -9,7 +9,7 @@ import numpy as np
 from .naming import camera_name
 
 ARROW_LENGTH, ARROW_SHAFT, ARROW_HEAD, TEXT_HEIGHT = 0.3, 0.03, 0.06, 0.08
-ARROW, TEXT_VIEW_FACING = 0, 9  # visualization_msgs/Marker types
+ARROW, TEXT_VIEW_FACING, ADD = 0, 9, 0  # visualization_msgs/Marker types, and its action
 # an arrow points along its own +x; a camera looks along its optical frame's +z: rotate -90° about y
 X_TO_Z = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
 

@@ -29,8 +29,3 @@ def camera_info_topic(topic: str) -> str:
     dropped (`/x/image_raw` and `/x/image_raw/compressed` → `/x/camera_info`)."""
     base = topic.removesuffix("/compressed")
     return base.rsplit("/", 1)[0] + "/camera_info" if "/" in base else "camera_info"
-
-
-def reference_camera(cameras: list[str], reference: str = "") -> str:
-    """The node's rule: `reference_camera` when given, else the first of `camera_topics`."""
-    return reference or cameras[0]

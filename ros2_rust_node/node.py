@@ -1,17 +1,22 @@
-"""`rust_node`: the ROS 2 lifecycle node. rclpy glue only — parameters, QoS, subscriptions,
-publishers and message conversion; everything it decides is `rust_perception.scene_memory.Pipeline`.
+"""`rust_node`: the ROS 2 lifecycle node. rclpy glue only — parameters, QoS, subscriptions and
+publishers; what it decides is `rust_perception.scene_memory.Pipeline`, its parameters are the
+table in `rust_perception.node_config`, its outputs and their messages `outputs.py` — all shared
+with `rust_offline`.
 
     ros2 run rust_perception rust_node --ros-args --params-file config/node.yaml
 
-Lifecycle: parameters are declared in `__init__`; configure loads the engine and creates
-publishers and subscriptions (a missing or broken model fails configure with the reason);
-activate starts the inference worker; deactivate stops it; cleanup releases the engine.
+Lifecycle: parameters are declared in `__init__`; configure checks them, loads the engine and
+creates publishers and subscriptions (an invalid value, or a missing or broken model, fails
+configure with the reason); activate starts the inference worker; deactivate stops it; cleanup
+releases the engine. `ros2 param set` is checked the same way.
 A transition requested in a state that does not offer it answers success=false at once (rclpy
-would raise out of the executor and never answer). Image callbacks only decode into bounded
-per-camera buffers; inference runs in a thread of its own, started on activate and joined on
-deactivate. (A worker timer under rclpy's MultiThreadedExecutor made the executor spin on the
+would raise out of the executor and never answer). Image callbacks only queue messages (a bounded
+queue per camera); a thread of its own, started on activate and joined on deactivate, decodes
+them, resizes them into the frame buffers and runs inference, so the executor keeps taking large
+images off DDS while it works. (A worker timer under rclpy's MultiThreadedExecutor made the executor spin on the
 busy timer, holding the GIL: inference calls of ~1 ms took up to 2 s and frame callbacks stalled
-long enough for every camera to look silent.) Bad input (undecodable, empty or unstamped frames,
+long enough for every camera to look silent.) Frames DDS reports lost in transport, and queued frames replaced
+before the worker decoded them, are counted per camera. Bad input (undecodable, empty or unstamped frames,
 timestamps jumping back, a camera silent by the clock, a camera topic nobody publishes or
 publishes with another type) and failed inference steps are warned about (throttled), counted in
 /diagnostics, whose level reflects the last `status_window` seconds, and survived.
@@ -19,85 +24,67 @@ publishes with another type) and failed inference steps are warned about (thrott
 
 from __future__ import annotations
 
+import functools
+import importlib
 import threading
 import time
+from collections import deque
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseWithCovarianceStamped
-from builtin_interfaces.msg import Duration
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data, qos_profile_system_default
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
-from visualization_msgs.msg import Marker, MarkerArray
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from rust_perception.errors import UserError
-from rust_perception.image_codec import compressed_to_rgb8, fill_image_msg, image_msg_to_rgb8, resize_rgb
-from rust_perception.scene_memory import Pipeline, PipelineConfig, RecentEvents
+from rust_perception.errors import ConfigError, UserError
+from rust_perception.image_codec import compressed_to_rgb8, image_msg_to_rgb8, resize_rgb
+from rust_perception.node_config import SETTINGS, pipeline_config, validate
+from rust_perception.scene_memory import Pipeline, RecentEvents
 
-from .markers import camera_markers, quaternion
-from .naming import camera_info_topic, camera_name, optical_frame, reference_camera, stamp_to_seconds
+from .naming import camera_info_topic, camera_name
+from .outputs import OUTPUTS, Adapter
 
 IMAGE_TYPES = {False: "sensor_msgs/msg/Image", True: "sensor_msgs/msg/CompressedImage"}  # by "/compressed"
 QOS = {"sensor_data": qos_profile_sensor_data, "default": qos_profile_system_default,
        "reliable": QoSProfile(depth=10)}
 
-# name → (default, description); the types come from the defaults
-PARAMETERS = {
-    "camera_topics": (["cam0/image_raw"], "image topics of the rig (sensor_msgs/Image or, ending in /compressed, "
-                                          "CompressedImage), relative to the node's namespace"),
-    "reference_camera": ("", "topic of the reference camera: the first input view, and the frame relative poses "
-                             "are given in (default: the first camera topic)"),
-    "model_dir": ("", "model directory written by trainer/export.py"),
-    "backend": ("auto", "auto | tensorrt | onnxruntime | torch"),
-    "threads": (0, "CPU threads of the engine (0: its default)"),
-    "slsr_period": (0.5, "seconds between re-encodes of the scene representation"),
-    "render_rate": (2.0, "novel views per second"),
-    "render_size": (0, "novel-view size in pixels (0: the model's image size)"),
-    "pose_rate": (2.0, "latent poses, relative poses and segmentation per second"),
-    "novel_view_motion": ("none", "none | up | closer | rotate | forward | traversal: where the novel view looks "
-                                  "from, relative to the reference camera, in the latent pose space"),
-    "novel_view_camera": ("", "topic of the camera whose latent pose the novel view starts from (default: the "
-                              "reference camera); `ros2 param set` switches it live"),
-    "novel_view_amount": (1.0, "standard deviations moved along the latent component of novel_view_motion"),
-    "sync_tolerance": (0.05, "seconds: frames of other cameras this close to the reference frame count as synchronous"),
-    "stale_after": (1.0, "seconds without frames after which a camera counts as silent"),
-    "buffer_size": (4, "frames kept per camera (the oldest is evicted)"),
-    "publish_segmentation": (True, "publish segmentation (needs a model with a segmentation head)"),
-    "publish_relative_pose": (True, "publish relative poses (needs a model with an EPE head)"),
-    "publish_latent_pose": (True, "publish each camera's latent pose"),
-    "novel_view_frame_id": ("rust_novel_view_optical_frame", "frame id of the novel view"),
-    "input_qos": ("sensor_data", "QoS of image subscriptions: sensor_data | default | reliable"),
-    "output_qos": ("default", "QoS of publishers: default | reliable | sensor_data"),
-    "worker_period": (0.005, "seconds between inference worker ticks (a coarse tick makes outputs late)"),
-    "diagnostics_period": (1.0, "seconds between /diagnostics messages"),
-    "status_window": (5.0, "seconds of bad frames and failed inference steps that keep /diagnostics at WARN"),
-    "input_timeout": (3.0, "seconds after activate after which a camera topic that delivered nothing is logged "
-                           "with the reason (no publisher, or another message type)"),
-    "publish_tf": (False, "broadcast relative poses as TF <camera>_estimated frames under the reference's optical "
-                          "frame (needs tf2_ros; never fights URDF extrinsics, which use other frame names)"),
-}
+
+@functools.cache
+def message_class(name: str) -> type:
+    """"sensor_msgs/msg/Image" → sensor_msgs.msg.Image."""
+    package, kind, cls = name.split("/")
+    return getattr(importlib.import_module(f"{package}.{kind}"), cls)
+
+
+def new_message(msgtype: str, /, **fields):
+    """The outputs' message maker (see outputs.py). Fields this ROS distro's class lacks are left
+    out: Humble's Marker has no texture or mesh_file."""
+    cls = message_class(msgtype)
+    known = cls.get_fields_and_field_types()
+    return cls(**{k: v for k, v in fields.items() if k in known})
 
 
 class RustNode(LifecycleNode):
     def __init__(self, name: str = "rust_node", **kwargs):
         super().__init__(name, **kwargs)
-        for key, (default, description) in PARAMETERS.items():
-            self.declare_parameter(key, default, ParameterDescriptor(description=description))
-        self.engine = self.pipeline = None
+        for key, setting in SETTINGS.items():
+            self.declare_parameter(key, setting.default, ParameterDescriptor(
+                description=setting.description, additional_constraints=setting.constraints))
+        self.engine = self.pipeline = self.adapter = None
         self.subs, self.pubs, self.timers_ = [], {}, []
         self.worker: threading.Thread | None = None
         self.stop_worker = threading.Event()
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.bad_frames: dict[str, int] = {}
+        self.pending: dict[str, deque] = {}  # camera topic → (message, arrival) not decoded yet, oldest first
+        self.undecoded: dict[str, int] = {}  # camera topic → messages replaced before the worker decoded them
+        self.lost: dict[str, int] = {}  # camera topic → messages DDS reports lost in transport
         self.worker_errors = 0
-        self.camera_info: dict[str, CameraInfo] = {}
-        self.frame_ids: dict[str, str] = {}  # topic → its images' latest header.frame_id
-        self.published: dict[str, int] = {}
+        self.published: dict[tuple[str, str], int] = {}
         self.image_subs: dict[str, object] = {}  # camera topic → its subscription (resolved name, graph queries)
         self.input_reported: dict[str, str] = {}  # camera topic → the input problem last logged
         self.activated_at = 0.0
@@ -127,43 +114,48 @@ class RustNode(LifecycleNode):
         service.callback = change_state
 
     def on_set_parameters(self, params) -> SetParametersResult:
-        """`novel_view_camera` switches live (`ros2 param set`), once, not polled by the worker;
-        a topic that is not one of camera_topics is refused with the reason."""
-        for param in params:
-            if param.name == "novel_view_camera":
-                if param.value and param.value not in self.p("camera_topics"):
-                    return SetParametersResult(successful=False,
-                                               reason=f"{param.value!r} is not one of camera_topics")
-                if self.pipeline is not None:
-                    self.pipeline.cfg.novel_view_camera = param.value
+        """`ros2 param set`: each value is checked as configure checks it, and refused with the
+        reason. While configured, the settings the table marks `live` apply at once; the others
+        are refused, as they are only read at configure (accepting them would change nothing)."""
+        changes = {param.name: param.value for param in params if param.name in SETTINGS}
+        pipeline = self.pipeline
+        try:
+            validate({"camera_topics": self.p("camera_topics"), **changes})
+            if pipeline is not None:
+                if fixed := [name for name, value in changes.items() if not SETTINGS[name].live and value != self.p(name)]:
+                    raise ConfigError(f"{', '.join(fixed)}: read at configure only (deactivate, clean up, set it, "
+                                      "configure again)")
+                if "novel_view_motion" in changes:
+                    pipeline.check_motion(changes["novel_view_motion"])
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        for name, value in changes.items():
+            if pipeline is not None and SETTINGS[name].pipeline and SETTINGS[name].live:
+                setattr(pipeline.cfg, name, value)
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         from rust_perception.runtime import create_engine
 
-        topics = list(self.p("camera_topics"))
-        reference = reference_camera(topics, self.p("reference_camera"))
-        if reference not in topics:
-            self.get_logger().error(f"reference_camera {reference!r} is not one of camera_topics {topics}")
-            return TransitionCallbackReturn.FAILURE
-        if self.p("novel_view_camera") not in ("", *topics):
-            self.get_logger().error(f"novel_view_camera {self.p('novel_view_camera')!r} is not one of camera_topics {topics}")
+        try:
+            values = validate({name: self.p(name) for name in SETTINGS})
+            cfg = pipeline_config(values)
+        except ConfigError as exc:
+            self.get_logger().error(f"configure refused: {exc}")
             return TransitionCallbackReturn.FAILURE
         try:
-            self.engine = create_engine(self.p("model_dir"), self.p("backend"), threads=self.p("threads"))
+            engine = create_engine(values["model_dir"], values["backend"], threads=values["threads"])
         except (UserError, OSError) as exc:
             self.get_logger().error(f"cannot load the model: {exc}")
             return TransitionCallbackReturn.FAILURE
-        cfg = PipelineConfig(cameras=topics, reference_camera=reference, slsr_period=self.p("slsr_period"),
-                             render_rate=self.p("render_rate"), render_size=self.p("render_size"),
-                             pose_rate=self.p("pose_rate"), novel_view_motion=self.p("novel_view_motion"),
-                             novel_view_amount=self.p("novel_view_amount"),
-                             novel_view_camera=self.p("novel_view_camera"), sync_tolerance=self.p("sync_tolerance"),
-                             stale_after=self.p("stale_after"), buffer_size=self.p("buffer_size"),
-                             publish_segmentation=self.p("publish_segmentation") and self.engine.meta["segmentation"],
-                             publish_relative_pose=self.p("publish_relative_pose") and self.engine.meta["epe"])
-        self.pipeline = Pipeline(self.engine, cfg)
+        try:  # what depends on the model: the motion needs its latent basis, the outputs its heads
+            pipeline, adapter = Pipeline(engine, cfg), Adapter(new_message, cfg, values, engine.meta)
+        except ConfigError as exc:
+            self.get_logger().error(f"configure refused: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.engine, self.pipeline, self.adapter = engine, pipeline, adapter
+        topics, reference = cfg.camera_topics, cfg.reference_camera
         self.silent = set(topics)  # warned about when a camera that sent goes silent
         self.recent_bad, self.recent_errors = RecentEvents(self.p("status_window")), RecentEvents(self.p("status_window"))
         self.get_logger().info(f"engine {self.engine.name} ({self.p('backend')}), model {self.p('model_dir')}, "
@@ -177,30 +169,21 @@ class RustNode(LifecycleNode):
             self.get_logger().warning("the model has no segmentation head: segmentation topics are not published")
         if self.p("publish_relative_pose") and not self.engine.meta["epe"]:
             self.get_logger().warning("the model has no EPE head: relative-pose topics are not published")
-        out_qos = QOS[self.p("output_qos")]
-        pub = lambda kind, topic: self.create_lifecycle_publisher(kind, topic, out_qos)  # noqa: E731
-        self.pubs = {"novel": pub(Image, "~/novel_view/image"), "novel_info": pub(CameraInfo, "~/novel_view/camera_info"),
-                     "diagnostics": pub(DiagnosticArray, "/diagnostics")}
+        self.pubs = {key: self.create_lifecycle_publisher(message_class(OUTPUTS[key[0]].msgtype), topic,
+                                                          QOS[values["output_qos"]])
+                     for key, topic in adapter.topics.items()}
+        self.pending = {t: deque(maxlen=values["buffer_size"]) for t in topics}
+        self.recent_lost = RecentEvents(self.p("status_window"))
         for topic in topics:
-            name = camera_name(topic)
-            if self.p("publish_latent_pose"):
-                self.pubs[f"latent/{topic}"] = pub(JointState, f"~/latent_pose/{name}")
-            if cfg.publish_relative_pose and topic != reference:
-                self.pubs[f"relative/{topic}"] = pub(PoseWithCovarianceStamped, f"~/relative_pose/{name}")
-            if cfg.publish_segmentation:
-                self.pubs[f"seg/{topic}"] = pub(Image, f"~/segmentation/{name}/image")
-                self.pubs[f"segcolor/{topic}"] = pub(Image, f"~/segmentation/{name}/color")
             compressed = topic.endswith("/compressed")
             self.image_subs[topic] = self.create_subscription(
                 CompressedImage if compressed else Image, topic, lambda msg, t=topic: self.on_image(t, msg),
-                QOS[self.p("input_qos")], callback_group=self.input_group)
+                QOS[self.p("input_qos")], callback_group=self.input_group,
+                event_callbacks=SubscriptionEventCallbacks(message_lost=lambda info, t=topic: self.on_lost(t, info)))
             self.subs.append(self.image_subs[topic])
             self.subs.append(self.create_subscription(
-                CameraInfo, camera_info_topic(topic), lambda msg, t=topic: self.camera_info.__setitem__(t, msg),
+                CameraInfo, camera_info_topic(topic), lambda msg, t=topic: adapter.camera_info.__setitem__(t, msg),
                 QOS[self.p("input_qos")], callback_group=self.input_group))
-        if cfg.publish_relative_pose:
-            self.pubs["markers"] = pub(MarkerArray, "~/camera_poses")
-        self.palette = np.array([c["color"] for c in self.engine.meta["classes"]] or [[0, 0, 0]], np.uint8)
         self.tf = None
         if self.p("publish_tf"):
             try:
@@ -238,8 +221,8 @@ class RustNode(LifecycleNode):
             self.destroy_subscription(sub)
         for publisher in self.pubs.values():
             self.destroy_lifecycle_publisher(publisher)
-        self.subs, self.pubs, self.engine, self.pipeline, self.frame_ids = [], {}, None, None, {}
-        self.image_subs = {}
+        self.subs, self.pubs, self.engine, self.pipeline, self.adapter = [], {}, None, None, None
+        self.image_subs, self.pending = {}, {}
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
@@ -248,26 +231,52 @@ class RustNode(LifecycleNode):
 
     # ------------------------------------------------------------------ input
     def on_image(self, topic: str, msg) -> None:
-        """Decode, fit to the model's size, buffer. Bad frames are counted and warned about."""
-        pipeline = self.pipeline
-        if pipeline is None or self.worker is None:
+        """Queue the message with its arrival time for the worker to decode: the executor thread
+        only takes messages, so large images (640×480 and up) do not back up in DDS's queue.
+        Unstamped and empty frames are refused here already."""
+        if self.pipeline is None or self.worker is None:
             return
-        stamp, now = stamp_to_seconds(msg.header.stamp), time.monotonic()
+        now = time.monotonic()
+        if not (msg.header.stamp.sec or msg.header.stamp.nanosec):  # neither synchronisable nor stampable
+            return self.bad_frame(topic, now, "header stamp is zero: the driver does not stamp its images")
+        if not msg.data:
+            return self.bad_frame(topic, now, "image is empty (0 pixels)")
+        queue = self.pending[topic]
+        if len(queue) == queue.maxlen:
+            self.undecoded[topic] = self.undecoded.get(topic, 0) + 1
+        queue.append((msg, now))
+
+    def on_lost(self, topic: str, info) -> None:
+        """DDS's sample-lost event: frames that never arrived (e.g. fragments of a large image
+        dropped on the way), counted and shown in /diagnostics."""
+        self.lost[topic] = info.total_count
+        for _ in range(info.total_count_change):
+            self.recent_lost.add(topic, time.monotonic())
+
+    def bad_frame(self, topic: str, now: float, reason: str) -> None:
+        self.bad_frames[topic] = self.bad_frames.get(topic, 0) + 1
+        self.recent_bad.add(topic, now)
+        self.get_logger().warning(f"{topic}: frame skipped ({reason})", throttle_duration_sec=5.0)
+
+    def decode_pending(self) -> None:
+        """Decode, fit to the model's size and buffer the queued frames, in arrival order (worker
+        thread). Bad frames are counted and warned about."""
+        for topic, queue in self.pending.items():
+            while queue:
+                msg, arrived = queue.popleft()
+                self.add_frame(topic, msg, arrived)
+
+    def add_frame(self, topic: str, msg, arrived: float) -> None:
+        pipeline, adapter = self.pipeline, self.adapter
         try:  # anything a corrupt message raises: count it, skip it, go on
-            if stamp == 0.0:  # it could be neither synchronised nor put on the outputs
-                raise ValueError("header stamp is zero: the driver does not stamp its images")
             rgb = compressed_to_rgb8(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb8(msg)
             if rgb.shape[0] == 0 or rgb.shape[1] == 0:
                 raise ValueError("image is empty (0 pixels)")
             rgb = resize_rgb(rgb, self.engine.size)
         except Exception as exc:  # noqa: BLE001
-            self.bad_frames[topic] = self.bad_frames.get(topic, 0) + 1
-            self.recent_bad.add(topic, now)
-            self.get_logger().warning(f"{topic}: frame skipped ({exc})", throttle_duration_sec=5.0)
-            return
-        if msg.header.frame_id:
-            self.frame_ids[topic] = msg.header.frame_id
-        result = pipeline.add_frame(topic, stamp, rgb, now)  # SceneMemory locks only its buffers
+            return self.bad_frame(topic, arrived, str(exc))
+        stamp = adapter.remember(topic, msg.header)
+        result = pipeline.add_frame(topic, stamp, rgb, arrived)
         if result == "time_reset":
             self.get_logger().warning(f"{topic}: timestamp jumped back more than stale_after "
                                       f"({pipeline.cfg.stale_after} s; a bag loop, sim-time reset or driver "
@@ -277,9 +286,16 @@ class RustNode(LifecycleNode):
                                       throttle_duration_sec=5.0)
 
     # ------------------------------------------------------------------ inference and output
-    def _subscribed(self, key: str) -> bool:
-        publisher = self.pubs.get(key)
+    def _subscribed(self, key: str, camera: str = "") -> bool:
+        publisher = self.pubs.get((key, camera))
         return publisher is not None and publisher.get_subscription_count() > 0
+
+    def _any_subscribed(self, *keys: str) -> bool:
+        return any(self._subscribed(*k) for k in self.pubs if k[0] in keys)
+
+    def _wanted(self, key: str, camera: str) -> bool:
+        """Whether to build an output's message: someone subscribes, or it becomes TF."""
+        return self._subscribed(key, camera) or key == "relative_pose" and self.tf is not None
 
     def run_worker(self) -> None:
         """The inference thread: a step every `worker_period` seconds until deactivated."""
@@ -299,68 +315,23 @@ class RustNode(LifecycleNode):
                                     throttle_duration_sec=5.0)
 
     def _work(self) -> None:
-        pipeline = self.pipeline
+        pipeline, adapter = self.pipeline, self.adapter
         if pipeline is None:
             return
-        cfg, topics = pipeline.cfg, pipeline.cfg.cameras  # skip outputs nobody listens to
-        cfg.render = self._subscribed("novel")
-        cfg.publish_segmentation = self.engine.meta["segmentation"] and self.p("publish_segmentation") and any(
-            self._subscribed(f"seg/{t}") or self._subscribed(f"segcolor/{t}") for t in topics)
-        cfg.publish_relative_pose = self.engine.meta["epe"] and self.p("publish_relative_pose") and (any(
-            self._subscribed(f"relative/{t}") for t in topics) or self._subscribed("markers"))
-        out = pipeline.step(time.monotonic())  # inference runs outside any lock the image callbacks take
+        cfg = pipeline.cfg  # outputs nobody listens to are not computed
+        cfg.render = self._any_subscribed("novel_view", "novel_view_info")
+        cfg.publish_segmentation = self._any_subscribed("segmentation", "segmentation_color")
+        cfg.publish_relative_pose = self.tf is not None or self._any_subscribed("relative_pose", "camera_poses")
+        self.decode_pending()
+        out = pipeline.step(time.monotonic())
         if out.stamp == 0.0:
             return
-        stamp = rclpy.time.Time(seconds=out.stamp).to_msg()
-        frame_stamp = lambda topic: rclpy.time.Time(seconds=out.frame_stamps[topic]).to_msg()  # noqa: E731
-        reference_frame = optical_frame(self.frame_ids, cfg.reference_camera)
-        if out.novel_view is not None:
-            image = fill_image_msg(Image(), out.novel_view, "rgb8")
-            image.header.stamp, image.header.frame_id = stamp, self.p("novel_view_frame_id")
-            self._publish("novel", image)
-            self._publish("novel_info", self.novel_camera_info(image))
-        for topic, latent in out.latent_poses.items():  # stamped with the frame it was estimated from
-            if f"latent/{topic}" in self.pubs:
-                msg = JointState(name=[f"z{i}" for i in range(len(latent))], position=[float(v) for v in latent])
-                msg.header.stamp, msg.header.frame_id = frame_stamp(topic), optical_frame(self.frame_ids, topic)
-                self._publish(f"latent/{topic}", msg)
-        for topic, rel in out.relative_poses.items():
-            msg = PoseWithCovarianceStamped()
-            msg.header.stamp, msg.header.frame_id = frame_stamp(topic), reference_frame
-            p = msg.pose.pose
-            p.position.x, p.position.y, p.position.z = (float(v) for v in rel["position"])
-            p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w = quaternion(rel["rotation"])
-            self._publish(f"relative/{topic}", msg)
-            if self.tf is not None:
-                self.broadcast(msg, f"{camera_name(topic)}_estimated")
-        if out.relative_poses and self._subscribed("markers"):
-            self._publish("markers", self.camera_marker_array(out, frame_stamp(cfg.reference_camera), reference_frame))
-        for topic, labels in out.segmentation.items():
-            frame = optical_frame(self.frame_ids, topic)
-            for key, array, encoding in ((f"seg/{topic}", labels, "mono8"),
-                                         (f"segcolor/{topic}", self.palette[np.minimum(labels, len(self.palette) - 1)], "rgb8")):
-                msg = fill_image_msg(Image(), array, encoding)
-                msg.header.stamp, msg.header.frame_id = frame_stamp(topic), frame
-                self._publish(key, msg)
+        for key, camera, msg in adapter.messages(out, self._wanted):
+            self._publish((key, camera), msg)
+            if key == "relative_pose" and self.tf is not None:
+                self.broadcast(msg, f"{camera_name(camera)}_estimated")
 
-    def camera_marker_array(self, out, stamp, frame_id: str) -> MarkerArray:
-        """Arrows and names of the cameras at their estimated poses, in the reference camera's
-        frame; they expire after two pose periods, so cameras that stop being estimated vanish."""
-        seconds = 2.0 / self.pipeline.cfg.pose_rate
-        lifetime = Duration(sec=int(seconds), nanosec=int(seconds % 1 * 1e9))
-        markers = []
-        for m in camera_markers(out.relative_poses, self.pipeline.cfg.cameras, self.pipeline.cfg.reference_camera):
-            marker = Marker(ns=m["ns"], id=m["id"], type=m["type"], action=Marker.ADD, text=m["text"], lifetime=lifetime)
-            marker.header.stamp, marker.header.frame_id = stamp, frame_id
-            pose = marker.pose
-            pose.position.x, pose.position.y, pose.position.z = m["position"]
-            pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = m["orientation"]
-            marker.scale.x, marker.scale.y, marker.scale.z = m["scale"]
-            marker.color.r, marker.color.g, marker.color.b, marker.color.a = m["color"]
-            markers.append(marker)
-        return MarkerArray(markers=markers)
-
-    def broadcast(self, pose: PoseWithCovarianceStamped, child: str) -> None:
+    def broadcast(self, pose, child: str) -> None:
         from geometry_msgs.msg import TransformStamped
 
         t = TransformStamped(header=pose.header, child_frame_id=child)
@@ -369,26 +340,9 @@ class RustNode(LifecycleNode):
         t.transform.rotation = p.orientation
         self.tf.sendTransform(t)
 
-    def _publish(self, key: str, msg) -> None:
+    def _publish(self, key: tuple[str, str], msg) -> None:
         self.pubs[key].publish(msg)
         self.published[key] = self.published.get(key, 0) + 1
-
-    def novel_camera_info(self, image: Image) -> CameraInfo:
-        """The intrinsics of the camera the view starts from (novel_view_camera, else the
-        reference) scaled to the render size when it publishes camera_info; otherwise K = 0 (ROS:
-        uncalibrated) — RUST itself never knows intrinsics."""
-        info = CameraInfo(header=image.header, width=image.width, height=image.height)
-        ref = self.camera_info.get(self.pipeline.novel_camera())
-        if ref is not None and ref.width and ref.height:
-            s = min(ref.width, ref.height)  # the model sees the centre square
-            scale = image.width / s
-            k = np.array(ref.k, float).reshape(3, 3)
-            k[0, 2] -= (ref.width - s) / 2
-            k[1, 2] -= (ref.height - s) / 2
-            k[:2] *= scale
-            info.k = [float(v) for v in k.ravel()]
-            info.distortion_model = ref.distortion_model
-        return info
 
     def input_problems(self, stats: dict, now: float) -> dict[str, str]:
         """Camera topics that delivered nothing `input_timeout` s after activate → why, from the ROS
@@ -433,14 +387,16 @@ class RustNode(LifecycleNode):
         values = [KeyValue(key="backend", value=self.engine.name),
                   KeyValue(key="worker_errors", value=str(self.worker_errors))]
         values += [KeyValue(key=f"latency_ms/{k}", value=f"{v['mean_ms']:.1f} (max {v['max_ms']:.1f})") for k, v in latency.items()]
-        silent = [t for t in cfg.cameras if t not in live]
+        silent = [t for t in cfg.camera_topics if t not in live]
         for topic, s in stats.items():
             values.append(KeyValue(key=f"frames/{topic.lstrip('/')}", value=f"received {s['received']}, evicted {s['evicted']}, "
                                                                  f"out of order {s['out_of_order']}, "
                                                                  f"time resets {s['time_resets']}, "
-                                                                 f"bad {self.bad_frames.get(topic, 0)}"))
-        values += [KeyValue(key="published/" + "/".join(part.strip("/") for part in k.split("/", 1)), value=str(v))
-                   for k, v in sorted(self.published.items())]
+                                                                 f"bad {self.bad_frames.get(topic, 0)}, "
+                                                                 f"replaced before decoding {self.undecoded.get(topic, 0)}, "
+                                                                 f"lost in transport {self.lost.get(topic, 0)}"))
+        values += [KeyValue(key="/".join(["published", key, camera.strip("/")]).rstrip("/"), value=str(v))
+                   for (key, camera), v in sorted(self.published.items())]
         status = DiagnosticStatus(name=f"{self.get_name()}: RUST", hardware_id=self.engine.name, values=values)
         problems, window = self.input_problems(stats, now), self.p("status_window")
         reasons, level = [], DiagnosticStatus.OK
@@ -458,6 +414,10 @@ class RustNode(LifecycleNode):
         if bad := self.recent_bad.counts(now):
             level = max(level, DiagnosticStatus.WARN)
             reasons.append(f"bad frames in the last {window:g} s: " + ", ".join(f"{t} {n}" for t, n in sorted(bad.items())))
+        if lost := self.recent_lost.counts(now):
+            level = max(level, DiagnosticStatus.WARN)
+            reasons.append(f"frames lost in transport in the last {window:g} s: "
+                           + ", ".join(f"{t} {n}" for t, n in sorted(lost.items())))
         if errors := self.recent_errors.counts(now).get("worker"):
             level = max(level, DiagnosticStatus.WARN)
             reasons.append(f"{errors} failed inference steps in the last {window:g} s")
@@ -473,7 +433,7 @@ class RustNode(LifecycleNode):
             return
         msg = DiagnosticArray(status=[self.diagnostic_status()])
         msg.header.stamp = self.get_clock().now().to_msg()
-        self._publish("diagnostics", msg)
+        self._publish(("diagnostics", ""), msg)
 
 
 def main(args=None) -> int:

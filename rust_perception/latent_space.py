@@ -13,7 +13,7 @@ import numpy as np
 
 # Attributes per data kind: dome cameras orbit a centre, the street rig drives along x.
 ATTRIBUTES = {"dome": ("height", "distance", "yaw"), "street": ("position", "camera", "yaw")}
-# Node queries (README "The ROS 2 node") → the attribute whose component they move along.
+# Node queries (docs/node.md "Parameters") → the attribute whose component they move along.
 MOTIONS = {"up": "height", "closer": "distance", "rotate": "yaw", "forward": "position"}
 
 

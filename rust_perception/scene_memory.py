@@ -35,6 +35,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ConfigError
+from .latent_space import MOTIONS, PCA, motion_latent
+from .node_config import PipelineConfig
+
 
 @dataclass
 class Frame:
@@ -185,30 +189,12 @@ class SceneMemory:
 
 
 @dataclass
-class PipelineConfig:
-    cameras: list[str]
-    reference_camera: str
-    slsr_period: float = 0.5  # seconds between SLSR re-encodes
-    render_rate: float = 2.0  # novel views per second
-    render_size: int = 0  # 0: the model's image size
-    pose_rate: float = 2.0  # latent / relative poses and segmentation per second
-    novel_view_motion: str = "none"  # none | up | closer | rotate | forward | traversal
-    novel_view_amount: float = 1.0  # standard deviations along the component
-    novel_view_camera: str = ""  # whose latent pose the novel view starts from ("": the reference camera)
-    sync_tolerance: float = 0.05
-    stale_after: float = 1.0
-    buffer_size: int = 4
-    publish_segmentation: bool = True
-    publish_relative_pose: bool = True
-    render: bool = True  # the node turns outputs off while nobody subscribes to them
-
-
-@dataclass
 class Outputs:
     """What one `step` produced, for the node to publish (None / empty = nothing new)."""
 
     stamp: float = 0.0  # the SLSR's reference frame: what the novel view is stamped with
     novel_view: np.ndarray | None = None  # (S, S, 3) uint8
+    novel_camera: str = ""  # the camera whose latent pose the novel view started from
     frame_stamps: dict[str, float] = field(default_factory=dict)  # camera → stamp of the frame its poses came from
     latent_poses: dict[str, np.ndarray] = field(default_factory=dict)
     relative_poses: dict[str, dict] = field(default_factory=dict)  # camera → {"position", "rotation"}
@@ -265,7 +251,7 @@ class Pipeline:
 
     def __init__(self, engine, cfg: PipelineConfig, clock=time.perf_counter):
         self.engine, self.cfg, self.clock = engine, cfg, clock
-        self.memory = SceneMemory(cfg.cameras, cfg.reference_camera, engine.meta["num_inputs"], cfg.buffer_size,
+        self.memory = SceneMemory(cfg.camera_topics, cfg.reference_camera, engine.meta["num_inputs"], cfg.buffer_size,
                                   cfg.sync_tolerance, cfg.stale_after)
         self.slsr: np.ndarray | None = None
         self.views: list[Frame] = []
@@ -277,9 +263,8 @@ class Pipeline:
         latent_space = engine.meta.get("latent_space")
         self.pca = self.meanings = None
         if latent_space:
-            from .latent_space import PCA
-
             self.pca, self.meanings = PCA.from_dict(latent_space["pca"]), latent_space["meanings"]
+        self.check_motion(cfg.novel_view_motion)
 
     def add_frame(self, camera: str, stamp: float, rgb: np.ndarray, now: float) -> str:
         """rgb: (S, S, 3) uint8 at the model's size (the node resizes), arrived at `now` on the
@@ -295,21 +280,28 @@ class Pipeline:
 
     def novel_latent(self, base: np.ndarray) -> np.ndarray:
         """The latent pose of the published novel view: `novel_view_camera`'s, moved along the
-        latent component that means `novel_view_motion` (when the run found one)."""
+        latent component that means `novel_view_motion` (`check_motion`: the run found one)."""
         motion = self.cfg.novel_view_motion
-        if motion == "none" or self.pca is None:
+        if motion == "none":  # any other motion was checked: the model has a latent basis
             return base
         if motion == "traversal":  # sweep the top component back and forth
             self.traversal_phase += 0.25
             coords = np.zeros(len(self.pca.std))
             coords[0] = 2.0 * np.sin(self.traversal_phase) * self.pca.std[0]
             return base + coords @ self.pca.components
-        from .latent_space import motion_latent
+        return motion_latent(self.pca, self.meanings, base, motion, self.cfg.novel_view_amount)
 
-        try:
-            return motion_latent(self.pca, self.meanings, base, motion, self.cfg.novel_view_amount)
-        except ValueError:
-            return base
+    def check_motion(self, motion: str) -> None:
+        """ConfigError with the reason unless this model can move the novel view by `motion`
+        (at configure, and before `ros2 param set` changes it): rendering it unmoved instead would
+        look like a working motion."""
+        if motion != "none" and self.pca is None:
+            raise ConfigError(f"novel_view_motion {motion!r} needs the model's latent basis (latent_space in its "
+                              "metadata.json): run analyze_latent on its run, then export again")
+        if motion in MOTIONS and MOTIONS[motion] not in self.meanings:
+            raise ConfigError(f"novel_view_motion {motion!r}: analyze_latent found no latent component of this "
+                              f"model that correlates with {MOTIONS[motion]!r} (found: "
+                              f"{', '.join(self.meanings) or 'none'}); choose another motion")
 
     def _due(self, name: str, period: float, now: float) -> bool:
         return now - self.last[name] >= period
@@ -355,16 +347,15 @@ class Pipeline:
                     out.segmentation[camera] = self._timed("segment", self.engine.segment, self.slsr, latent)
         if cfg.render and self._due("render", 1.0 / cfg.render_rate, now):
             self._done("render", 1.0 / cfg.render_rate, now)
+            out.novel_camera = self.novel_camera()
             out.novel_view = self._timed("render", self.engine.render_image, self.slsr,
                                          self.novel_latent(self.novel_camera_latent(out.latent_poses)),
                                          cfg.render_size or None)
         return out
 
     def novel_camera(self) -> str:
-        """The camera the novel view starts from: `novel_view_camera`, or the reference camera
-        when that is empty or not one of the cameras."""
-        cfg = self.cfg
-        return cfg.novel_view_camera if cfg.novel_view_camera in cfg.cameras else cfg.reference_camera
+        """The camera the novel view starts from: `novel_view_camera`, else the reference camera."""
+        return self.cfg.novel_view_camera or self.cfg.reference_camera
 
     def novel_camera_latent(self, latent_poses: dict[str, np.ndarray]) -> np.ndarray:
         """Latent pose of `novel_camera()`: the one just estimated, else its encoded view's (the

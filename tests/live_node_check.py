@@ -2,7 +2,8 @@
 
 Starts the node process with config/node.yaml, drives its lifecycle through services, plays the
 6-camera street-rig captures of a dataset (the model's training scenes) as sensor_msgs/Image at
-10 Hz, records every output topic, renders at a second camera (novel_view_camera set live), sends
+10 Hz, records every output topic, renders at a second camera (novel_view_camera set live; an
+unknown camera or motion, and a setting read only at configure, are refused with the reason), sends
 bad frames, silences one camera for a while, jumps the stamps 100 s back (a bag loop), stops every
 camera, requests transitions in the wrong state, then deactivates and cleans up. A second node
 process gets the usual mistakes: a camera topic nobody publishes, a CompressedImage published on a
@@ -202,6 +203,8 @@ def main(model_dir: str, out_path: str, data_dir: str) -> int:
                                            for _, d in received.get("/diagnostics", [])[diagnostics_before:]
                                            for s in d.status]
         report["unknown_novel_view_camera"] = set_string("novel_view_camera", "no/such/camera")
+        report["unknown_motion"] = set_string("novel_view_motion", "sideways")
+        report["read_at_configure"] = set_string("input_qos", "reliable")  # would change nothing while active
         set_string("novel_view_camera", CAMS[2])  # switched live: no reconfigure needed
         before = len(received.get(novel, []))
         play(2.0)

@@ -35,6 +35,12 @@ def image(stamp: float, size: int = 32) -> Image:
     return msg
 
 
+def receive(node: RustNode, topic: str, msg: Image) -> None:
+    """A frame as the node gets it: the subscription callback, then the worker's decoding."""
+    node.on_image(topic, msg)
+    node.decode_pending()
+
+
 def level(status) -> int:
     return int.from_bytes(status.level, "little") if isinstance(status.level, bytes) else int(status.level)
 
@@ -48,19 +54,32 @@ def one_camera(model_dir: str) -> dict:
     out = {"configure": node.trigger_configure().name, "activate": node.trigger_activate().name}
     start = time.time()
     for k in range(5):
-        node.on_image("/solo/image_raw", image(start + 0.1 * k))
+        receive(node, "/solo/image_raw", image(start + 0.1 * k))
     step = node.pipeline.step(time.monotonic())
     out["encoded"], out["novel_view"] = step.encoded, step.novel_view is not None
-    node.on_image("/solo/image_raw", image(0.0))  # one bad frame (unstamped)
+    receive(node, "/solo/image_raw", image(0.0))  # one bad frame (unstamped)
     status = node.diagnostic_status()
     out["keys"] = [kv.key for kv in status.values]
     out["after_bad"] = [level(status), status.message]
     for k in range(12):  # 1.2 s of good frames
-        node.on_image("/solo/image_raw", image(start + 0.5 + 0.1 * k))
+        receive(node, "/solo/image_raw", image(start + 0.5 + 0.1 * k))
         time.sleep(0.1)
     status = node.diagnostic_status()
     out["later"] = [level(status), status.message]
     node.destroy_node()
+    return out
+
+
+def refused_configures(model_dir: str) -> dict:
+    """Invalid values given at start (a params file, -p; no set-parameters callback sees them):
+    configure fails with the reason in the log."""
+    out = {}
+    for name, bad in (("bad_motion", Parameter("novel_view_motion", value="sideways")),
+                      ("bad_reference", Parameter("reference_camera", value="cam9/image_raw"))):
+        node = RustNode(name, parameter_overrides=[Parameter("model_dir", value=model_dir),
+                                                   Parameter("camera_topics", value=CAMS), bad])
+        out[name] = node.trigger_configure().name
+        node.destroy_node()
     return out
 
 
@@ -72,7 +91,7 @@ def main(model_dir: str, out_path: str) -> int:
     report = {"configure": node.trigger_configure().name, "activate": node.trigger_activate().name}
     for t in (100.0, 100.1, 100.2):
         for cam in CAMS:
-            node.on_image(cam, image(t))
+            receive(node, cam, image(t))
     node.work()
     node.diagnostic_status()  # as the diagnostics timer does: both cameras sending
 
@@ -85,7 +104,7 @@ def main(model_dir: str, out_path: str) -> int:
     del node.pipeline.step
     time.sleep(0.6)
     for cam in CAMS:  # silence is measured by the clock: the cameras go on sending
-        node.on_image(cam, image(100.22))
+        receive(node, cam, image(100.22))
     node.work()  # and the next tick, a re-encode due, works again
     report["worker_errors"] = node.worker_errors
     report["encodes"] = node.pipeline.latency.summary()["encode"]["n"]
@@ -95,26 +114,26 @@ def main(model_dir: str, out_path: str) -> int:
     node.engine.encode = lambda views: release.wait(10) and encode(views)
     time.sleep(0.6)
     for cam in CAMS:
-        node.on_image(cam, image(100.24))
+        receive(node, cam, image(100.24))
     worker = threading.Thread(target=node.work)
     worker.start()
     time.sleep(0.2)  # the worker is inside the encode now
     threading.Timer(2.0, release.set).start()
     start = time.perf_counter()
-    node.on_image(CAMS[0], image(100.25))
+    node.on_image(CAMS[0], image(100.25))  # the callback alone: it only queues
     report["callback_ms_during_inference"] = (time.perf_counter() - start) * 1000
     worker.join()
     del node.engine.encode
 
-    node.on_image(CAMS[1], image(0.0))  # a zero stamp
+    receive(node, CAMS[1], image(0.0))  # a zero stamp
     time.sleep(5.1)  # past the throttle of the bad-frame warning, so the second reason is logged too
-    node.on_image(CAMS[1], image(100.3, size=0))  # 0×0
+    receive(node, CAMS[1], image(100.3, size=0))  # 0×0
     for t in (100.3, 100.4, 100.5, 100.6, 100.7, 100.8):  # cam1 goes silent
-        node.on_image(CAMS[0], image(t))
+        receive(node, CAMS[0], image(t))
     report["silent_status"] = node.diagnostic_status().message
-    node.on_image(CAMS[0], image(100.75))  # a late frame: dropped
-    node.on_image(CAMS[0], image(3.0))  # a bag loop: a new timeline
-    node.on_image(CAMS[1], image(3.0))
+    receive(node, CAMS[0], image(100.75))  # a late frame: dropped
+    receive(node, CAMS[0], image(3.0))  # a bag loop: a new timeline
+    receive(node, CAMS[1], image(3.0))
     status = node.diagnostic_status()
     report["level"] = level(status)
     report["message"] = status.message
@@ -122,6 +141,7 @@ def main(model_dir: str, out_path: str) -> int:
     report["live_after_reset"] = node.pipeline.memory.live_cameras()
     node.destroy_node()
     report["one_camera"] = one_camera(model_dir)
+    report["refused_configures"] = refused_configures(model_dir)
     rclpy.shutdown()
     Path(out_path).write_text(json.dumps(report, indent=1))
     return 0

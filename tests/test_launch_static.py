@@ -1,7 +1,7 @@
 """Static checks of launch/rust.launch.py, config/node.yaml and config/rust.rviz against the node
-and setup.py. launch, launch_ros and rviz2 cannot be installed here and node.py imports rclpy, so
-nothing ROS is imported: the launch file is compiled and read as an AST, node.py's `PARAMETERS` and
-publisher topics are read from its AST, the configs with yaml.safe_load.
+and setup.py. launch, launch_ros and rviz2 cannot be installed here, so nothing ROS is imported:
+the launch file is compiled and read as an AST, the configs with yaml.safe_load, and the node's
+parameters and topics come from the ROS-free tables it is made from (`node_config`, `outputs`).
 
 Each check is a function returning a list of problems; the tests assert there are none, and
 `test_*_check_catches` break a copy of the files (a typo in a topic, a key, a name) and assert that
@@ -10,7 +10,6 @@ the check reports it, so no check passes vacuously.
 
 import ast
 import fnmatch
-import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -18,6 +17,9 @@ import yaml
 
 from conftest import ROOT
 from ros2_rust_node.naming import camera_info_topic, camera_name
+from ros2_rust_node.outputs import OUTPUTS, output_topics
+from rust_perception.errors import ConfigError
+from rust_perception.node_config import SETTINGS, defaults, validate
 
 LAUNCH = ROOT / "launch" / "rust.launch.py"
 NODE_PY = ROOT / "ros2_rust_node" / "node.py"
@@ -30,13 +32,6 @@ NODE = "rust_node"
 LAUNCH_ARGUMENTS = {"params_file", "model_dir", "backend", "namespace", "camera_ns", "rviz", "autostart"}
 LITERAL_DEFAULTS = {"model_dir": "", "backend": "auto", "namespace": "", "camera_ns": "rig", "rviz": "false",
                     "autostart": "true"}
-# The node's publishers: (message type, topic as node.py writes it); `{name}` is camera_name(topic).
-# test_publisher_templates_match_node_py keeps this in step with node.py.
-PUBLISHERS = {("Image", "~/novel_view/image"), ("CameraInfo", "~/novel_view/camera_info"),
-              ("DiagnosticArray", "/diagnostics"), ("JointState", "~/latent_pose/{name}"),
-              ("MarkerArray", "~/camera_poses"),
-              ("PoseWithCovarianceStamped", "~/relative_pose/{name}"), ("Image", "~/segmentation/{name}/image"),
-              ("Image", "~/segmentation/{name}/color")}
 # RViz display class → message types it can show.
 DISPLAY_TYPES = {"rviz_default_plugins/Image": {"Image"}, "rviz_default_plugins/Camera": {"Image"},
                  "rviz_default_plugins/PoseWithCovariance": {"PoseWithCovarianceStamped"},
@@ -115,25 +110,6 @@ def resolve(tree, node) -> list:
     return assigned(tree, node.id) if isinstance(node, ast.Name) else [node]
 
 
-def node_parameters() -> dict:
-    """node.py's PARAMETERS: name → default."""
-    tree = ast.parse(NODE_PY.read_text())
-    (value,) = assigned(tree, "PARAMETERS")
-    return {name: default for name, (default, _description) in ast.literal_eval(value).items()}
-
-
-def node_parameter_choices() -> dict:
-    """Parameters whose description enumerates their values (`a | b | c`): name → {a, b, c}."""
-    tree = ast.parse(NODE_PY.read_text())
-    (value,) = assigned(tree, "PARAMETERS")
-    out = {}
-    for name, (_default, description) in ast.literal_eval(value).items():
-        match = re.search(r"\w+(?: \| \w+)+", description)
-        if match:
-            out[name] = set(match.group(0).split(" | "))
-    return out
-
-
 def setup_call():
     tree = ast.parse(SETUP.read_text())
     (call,) = calls(tree, "setup")
@@ -189,17 +165,11 @@ def input_topics(params: dict) -> dict:
 
 
 def published_topics(params: dict) -> dict:
-    """Topics the node publishes with these parameters (all heads on) → message type."""
-    topics = params["camera_topics"]
-    reference = params.get("reference_camera") or topics[0]
-    out = {}
-    for kind, template in PUBLISHERS:
-        for topic in topics if "{name}" in template else [""]:
-            if "relative_pose" in template and topic == reference:
-                continue  # relative poses are relative to the reference camera
-            name = template.replace("{name}", camera_name(topic)) if topic else template
-            out[name.replace("~", f"/{NODE}", 1)] = kind
-    return out
+    """Topics the node publishes with these parameters (all heads on) → message type (its name)."""
+    topics = output_topics(params["camera_topics"], params.get("reference_camera") or params["camera_topics"][0],
+                           {**defaults(), **params}, {"epe": True, "segmentation": True})
+    return {topic.replace("~", f"/{NODE}", 1): OUTPUTS[key].msgtype.rsplit("/", 1)[1]
+            for (key, _camera), topic in topics.items()}
 
 
 def launch_helpers(source: str) -> dict:
@@ -240,9 +210,9 @@ def launch_argument_problems(tree: ast.Module) -> list[str]:
         default = kwarg(declared["params_file"], "default_value")
         if share_config_files(default) != {"node.yaml"}:
             problems.append("params_file's default is not <share of rust_perception>/config/node.yaml")
-    backends = node_parameter_choices()["backend"]
+    backends = SETTINGS["backend"].choices
     if "backend" in declared and text(kwarg(declared["backend"], "default_value"), consts) not in backends:
-        problems.append(f"the backend default is none of node.py's {sorted(backends)}")
+        problems.append(f"the backend default is none of the node's {sorted(backends)}")
     return problems
 
 
@@ -295,8 +265,7 @@ def launch_parameter_key_problems(tree: ast.Module) -> list[str]:
     keys = {text(k) for d in ast.walk(tree) if isinstance(d, ast.Dict) for k in d.keys if text(k) is not None}
     keys |= {text(t.slice) for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
              if isinstance(t, ast.Subscript) and text(t.slice) is not None}
-    declared = node_parameters()
-    problems = [f"parameter {k!r} is not declared by the node" for k in sorted(keys - declared.keys())]
+    problems = [f"parameter {k!r} is not declared by the node" for k in sorted(keys - SETTINGS.keys())]
     problems += [f"the launch file never sets {k!r}" for k in sorted({"model_dir", "backend"} - keys)]
     return problems
 
@@ -366,14 +335,15 @@ def launch_rviz_problems(tree: ast.Module) -> list[str]:
 
 
 def launch_import_problems(tree: ast.Module) -> list[str]:
-    """What the launch file imports, package.xml declares (exec_depend), as rosdep keys."""
+    """What the launch file imports, package.xml declares (exec_depend), as rosdep keys (this
+    package itself aside)."""
     rosdep = {"yaml": "python3-yaml"}
     depends = {e.text for e in ET.parse(ROOT / "package.xml").getroot().findall("exec_depend")}
     modules = {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names}
     modules |= {n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
     roots = {m.split(".")[0] for m in modules}
     return [f"imports {r!r} but package.xml has no <exec_depend>{rosdep.get(r, r)}</exec_depend>"
-            for r in sorted(roots) if rosdep.get(r, r) not in depends]
+            for r in sorted(roots - {PACKAGE}) if rosdep.get(r, r) not in depends]
 
 
 LAUNCH_CHECKS = [launch_import_problems, launch_argument_problems, launch_node_problems, launch_parameter_key_problems,
@@ -394,18 +364,7 @@ def test_launch_overrides_model_dir_only_when_given():
     assert helpers["_overrides"]("", "auto") == {"backend": "auto"}, "an empty model_dir must keep the file's"
     overrides = helpers["_overrides"]("/models/x", "torch")
     assert overrides == {"backend": "torch", "model_dir": "/models/x"}
-    assert overrides.keys() <= node_parameters().keys()
-
-
-def test_launch_reads_the_params_file_like_the_node(tmp_path):
-    """The file's parameters (re-given under a namespace, and the source of the camera remaps)."""
-    read = launch_helpers(LAUNCH.read_text())["_rust_node_parameters"]
-    assert read(str(NODE_YAML)) == node_yaml_parameters()
-    wildcard = tmp_path / "wildcard.yaml"
-    wildcard.write_text("/**:\n  ros__parameters:\n    threads: 2\n"
-                        "other_node:\n  ros__parameters:\n    threads: 9\n"
-                        "/rust_node:\n  ros__parameters:\n    backend: torch\n")
-    assert read(str(wildcard)) == {"threads": 2, "backend": "torch"}
+    assert overrides.keys() <= SETTINGS.keys()
 
 
 def test_launch_camera_remaps():
@@ -467,32 +426,18 @@ def test_launch_check_catches(old, new, check):
 
 
 # ---------------------------------------------------------------------------------------------- (b) node.yaml
-def value_type(value):
-    """ROS parameter type of a YAML value: bool, int, float, str, or ('list', element types)."""
-    if isinstance(value, list):
-        return ("list", frozenset(type(v) for v in value))
-    return type(value)
-
-
 def node_yaml_problems(data: dict) -> list[str]:
+    """node.yaml sets every parameter of the node (it is the documented example) to a value the
+    node accepts, for cameras with distinct output topics."""
     if set(data) != {NODE} or set(data[NODE]) != {"ros__parameters"}:
         return [f"expected only {NODE}: ros__parameters:, got {data!r:.80}"]
-    params, declared = data[NODE]["ros__parameters"], node_parameters()
-    problems = [f"unknown parameter {k!r} (not declared in node.py)" for k in sorted(params.keys() - declared.keys())]
-    problems += [f"declared parameter {k!r} is missing from node.yaml" for k in sorted(declared.keys() - params.keys())]
-    for key in sorted(params.keys() & declared.keys()):
-        value, default = params[key], declared[key]
-        if value_type(value) != value_type(default):  # ROS 2 rejects a value of another type than declared
-            problems.append(f"{key}: {value!r} is not of the default's type ({default!r})")
-    for key, choices in node_parameter_choices().items():
-        if key in params and params[key] not in choices:
-            problems.append(f"{key}: {params[key]!r} is none of {sorted(choices)}")
-    topics = params.get("camera_topics") if isinstance(params.get("camera_topics"), list) else []
-    if params.get("reference_camera") and params["reference_camera"] not in topics:
-        problems.append(f"reference_camera {params['reference_camera']!r} is not one of camera_topics")
-    names = [camera_name(t) for t in topics if isinstance(t, str)]
-    if len(set(names)) != len(names):  # two cameras would publish on the same output topics
-        problems.append(f"camera_topics {topics} do not have distinct camera names ({names})")
+    params = data[NODE]["ros__parameters"]
+    problems = [f"parameter {k!r} is missing from node.yaml" for k in SETTINGS if k not in params]
+    try:
+        validate(params)
+        published_topics(params)
+    except ConfigError as exc:
+        problems.append(str(exc))
     return problems
 
 
@@ -505,6 +450,7 @@ NODE_YAML_MUTATIONS = [  # (key, value) set in a copy of node.yaml's parameters;
     ("model_dir", 3), ("camera_topics", ["rig/cam0/image_raw", 1]), ("camera_topics", "rig/cam0/image_raw"),
     ("backend", "cuda"), ("input_qos", "best_effort"), ("reference_camera", "rig/cam9/image_raw"),
     ("camera_topics", ["rig/cam0/image_raw", "rig/cam0/image"]), ("threads", None),
+    ("novel_view_motion", "sideways"), ("render_rate", 0.0),
 ]
 
 
@@ -608,13 +554,3 @@ def test_rviz_check_follows_node_yaml():
     params = dict(node_yaml_parameters(), camera_topics=[f"front/cam{i}/image_raw" for i in range(6)],
                   reference_camera="front/cam0/image_raw")
     assert rviz_problems(yaml.safe_load(RVIZ.read_text()), params)
-
-
-def test_publisher_templates_match_node_py():
-    """PUBLISHERS (above) is what node.py creates: `pub(<type>, "<topic>")` calls in on_configure."""
-    found = set()
-    for call in calls(ast.parse(NODE_PY.read_text()), "pub", "create_lifecycle_publisher", "create_publisher"):
-        topic = text(call.args[1], placeholders=True) if len(call.args) >= 2 else None
-        if topic is not None and isinstance(call.args[0], ast.Name):
-            found.add((call.args[0].id, topic))
-    assert found == PUBLISHERS

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.skipif(
     reason="ROS 2 wheels are not installed (pip install -r requirements-test.txt installs ros-jazzy-rclpy & co.)")
 
 NAMES = [f"rig_cam{i}" for i in range(6)]
+CAMS = [f"rig/cam{i}/image_raw" for i in range(6)]
 STREET_CLASSES = CLASSES["street"]
 
 
@@ -72,7 +73,8 @@ def test_transitions_in_the_wrong_state_answer_false_at_once(live):
 
 def test_bad_frames_are_counted_and_warned_about_without_stopping(live):
     # unsupported encoding, truncated data, 0×0, zero stamp
-    assert live["frames_diagnostics"]["rig/cam1/image_raw"].endswith("bad 4"), live["frames_diagnostics"]
+    counts = live["frames_diagnostics"]["rig/cam1/image_raw"]
+    assert counts.endswith("bad 4, replaced before decoding 0, lost in transport 0"), live["frames_diagnostics"]
     assert "rig/cam1/image_raw: frame skipped (image encoding 'yuv422' is not supported" in live["node_log"]
 
 
@@ -85,7 +87,8 @@ def test_a_bag_loop_restarts_the_timeline_and_outputs_follow(live):
 
 def test_unstamped_and_empty_frames_are_rejected_and_warned_about(robustness):
     report, log = robustness
-    assert report["values"]["frames/cam1/image_raw"].endswith("bad 2"), report["values"]
+    counts = report["values"]["frames/cam1/image_raw"]
+    assert counts.endswith("bad 2, replaced before decoding 0, lost in transport 0"), report["values"]
     assert "cam1/image_raw: frame skipped (header stamp is zero: the driver does not stamp its images)" in log
     assert "cam1/image_raw: frame skipped (image is empty (0 pixels))" in log
 
@@ -117,6 +120,14 @@ def test_one_camera_renders_and_a_bad_frame_warns_only_within_the_window(robustn
     assert "frames/solo/image_raw" in one["keys"] and not [k for k in one["keys"] if "//" in k], one["keys"]
     assert one["after_bad"] == [1, "bad frames in the last 1 s: /solo/image_raw 1"], one
     assert one["later"] == [0, "ok"], one
+
+
+def test_an_invalid_value_given_at_start_fails_configure_with_the_reason(robustness):
+    report, log = robustness
+    assert report["refused_configures"] == {"bad_motion": "FAILURE", "bad_reference": "FAILURE"}
+    assert "configure refused: novel_view_motion='sideways' is not allowed: it must be one of none, up, " in log
+    assert ("configure refused: reference_camera 'cam9/image_raw' is not one of camera_topics "
+            "(cam0/image_raw, cam1/image_raw)") in log
 
 
 def test_image_callbacks_do_not_wait_for_inference(robustness):
@@ -169,7 +180,16 @@ def test_input_cameras_are_reconstructed(live):
     # 0.4 dB above it, is not beaten by a model trained this briefly.)
     assert cam2["psnr"] > cam2["other_camera_psnr"] + 3.0, live["reconstruction"]
     # a camera that is not one of camera_topics is refused with the reason, not silently ignored
-    assert live["unknown_novel_view_camera"] == [False, "'no/such/camera' is not one of camera_topics"]
+    assert live["unknown_novel_view_camera"] == [
+        False, f"novel_view_camera 'no/such/camera' is not one of camera_topics ({', '.join(CAMS)})"]
+
+
+def test_ros2_param_set_refuses_what_would_not_work_with_the_reason(live):
+    """An unknown motion (it used to render unmoved), and a setting that is read only at configure."""
+    assert live["unknown_motion"] == [False, ("novel_view_motion='sideways' is not allowed: it must be one of none, "
+                                              "up, closer, rotate, forward, traversal")]
+    assert live["read_at_configure"] == [False, ("input_qos: read at configure only (deactivate, clean up, set it, "
+                                                 "configure again)")]
 
 
 def test_a_silent_camera_is_reported_and_recovers(live, robustness):

@@ -11,6 +11,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+import yaml
 from conftest import ROOT
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -24,7 +25,7 @@ from rust_perception.image_codec import image_msg_to_rgb8
 TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
 CAPTURES = 2 * 3  # 2 street scenes × 3 rig positions
 REFERENCE = "/rig/cam0/image_raw"
-NS = offline.NAMESPACE
+NS = offline.NODE_NAMESPACE
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,8 @@ def test_offline_run_writes_the_node_topics_at_the_requested_rates(rig, model_di
                                   "--pose-rate", str(pose_rate), "--render-size", "24")
     meta = json.loads((model_dir / "metadata.json").read_text())
     names = [f"rig_cam{i}" for i in range(6)]
-    expected = {f"{NS}/novel_view/image": "sensor_msgs/msg/Image", f"{NS}/camera_poses": "visualization_msgs/msg/MarkerArray"}
+    expected = {f"{NS}/novel_view/image": "sensor_msgs/msg/Image", f"{NS}/camera_poses": "visualization_msgs/msg/MarkerArray",
+                f"{NS}/novel_view/camera_info": "sensor_msgs/msg/CameraInfo"}
     for name in names:
         expected[f"{NS}/latent_pose/{name}"] = "sensor_msgs/msg/JointState"
         expected[f"{NS}/segmentation/{name}/image"] = "sensor_msgs/msg/Image"
@@ -117,6 +119,9 @@ def test_offline_run_writes_the_node_topics_at_the_requested_rates(rig, model_di
             [("cameras", i, 0) for i in range(6)] + [("names", i, 9) for i in range(6)])
         assert msg.markers[0].pose.position.x == 0.0 and msg.markers[0].text == ""
 
+    for _, _, msg in topics[f"{NS}/novel_view/camera_info"]:  # the bag has no camera_info: K = 0, uncalibrated
+        assert (msg.width, msg.height) == (24, 24) and not msg.k.any()
+    assert summary["reference"] == REFERENCE  # the first of camera_topics: here every image topic, sorted
     assert summary["frames_in"] == {f"/rig/cam{i}/image_raw": CAPTURES for i in range(6)}
     assert sum(summary["frames_in"].values()) == 6 * CAPTURES
     assert set(summary["bad_frames"].values()) == {0}
@@ -202,10 +207,10 @@ def test_make_rig_bag_command_line_writes_bgr8(rig, tmp_path, capsys):
 
 
 def test_one_camera_renders_from_its_earlier_frames(rig, model_dir, tmp_path):
-    """--cameras with one topic (buffer 4, a model of 5 inputs) gave an empty bag; now the
+    """--camera-topics with one topic (buffer 4, a model of 5 inputs) gave an empty bag; now the
     reference's earlier frames fill the inputs."""
     _, bag = rig
-    topics, summary = run_offline(bag, model_dir, tmp_path / "out", "--cameras", "/rig/cam3/image_raw")
+    topics, summary = run_offline(bag, model_dir, tmp_path / "out", "--camera-topics", "/rig/cam3/image_raw")
     assert summary["reference"] == "/rig/cam3/image_raw" and summary["views_rendered"] >= 1
     assert len(topics[f"{NS}/novel_view/image"]) == summary["views_rendered"]
 
@@ -229,3 +234,44 @@ def test_a_reference_dropout_gives_no_duplicate_stamps(rig, model_dir, tmp_path)
     stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for _, _, m in topics[f"{NS}/novel_view/image"]]
     assert len(stamps) == len(set(stamps)) >= 4, stamps
     assert any(t > start + 5 * 10**9 for t, _, _ in topics[f"{NS}/novel_view/image"])  # back after the dropout
+
+
+def test_a_node_configuration_replays_with_its_params_file(rig, model_dir, tmp_path):
+    """config/node.yaml as a user edits it (relative camera topics, another reference camera, the
+    latent poses off, another novel-view frame id): rust_offline --params-file writes what the node
+    would publish with it, and a flag overrides the file."""
+    _, bag = rig
+    data = yaml.safe_load((ROOT / "config" / "node.yaml").read_text())
+    params = data["rust_node"]["ros__parameters"]
+    params.update(model_dir=str(model_dir), reference_camera="rig/cam2/image_raw", publish_latent_pose=False,
+                  novel_view_frame_id="replayed_frame", render_size=16, render_rate=4.0)
+    (tmp_path / "node.yaml").write_text(yaml.safe_dump(data))
+    assert offline.main(["--bag", str(bag), "--out", str(tmp_path / "out"), "--quiet",
+                         "--params-file", str(tmp_path / "node.yaml"), "--render-size", "24"]) == 0
+    topics, summary = read_bag(tmp_path / "out"), json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["cameras"] == [f"/rig/cam{i}/image_raw" for i in range(6)]
+    assert summary["reference"] == "/rig/cam2/image_raw"
+    assert summary["parameters"]["render_size"] == 24 and summary["parameters"]["render_rate"] == 4.0
+    assert not [t for t in topics if "/latent_pose/" in t]
+    assert f"{NS}/relative_pose/rig_cam0" in topics and f"{NS}/relative_pose/rig_cam2" not in topics
+    views = [m for _, _, m in topics[f"{NS}/novel_view/image"]]
+    assert views and {(m.header.frame_id, m.width) for m in views} == {("replayed_frame", 24)}
+    for _, _, msg in topics[f"{NS}/relative_pose/rig_cam0"]:
+        assert msg.header.frame_id == "cam2_optical_frame"  # relative to the reference camera
+
+
+def test_camera_info_in_the_bag_gives_the_novel_view_intrinsics(rig, model_dir, tmp_path):
+    """As the node does with a live camera_info: the reference camera's K scaled to the render size
+    (each camera_info logged just before its image, as drivers send them)."""
+    messages, _ = rig
+    info = [("/rig/cam0/camera_info", log_ns - 1000, TYPESTORE.types["sensor_msgs/msg/CameraInfo"](
+        header=msg.header, height=32, width=32, distortion_model="plumb_bob", d=np.zeros(5),
+        k=np.array([40.0, 0, 16, 0, 40, 16, 0, 0, 1]), r=np.eye(3).ravel(), p=np.zeros(12), binning_x=0, binning_y=0,
+        roi=TYPESTORE.types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0,
+                                                                do_rectify=False)))
+        for topic, log_ns, msg in messages if topic == REFERENCE]
+    bag = write_bag(tmp_path / "with_info", sorted(messages + info, key=lambda m: m[1]))
+    topics, _ = run_offline(bag, model_dir, tmp_path / "out", "--render-size", "24")
+    infos = [m for _, _, m in topics[f"{NS}/novel_view/camera_info"]]
+    assert infos and all(m.k.tolist() == [30.0, 0, 12, 0, 30, 12, 0, 0, 1] and m.distortion_model == "plumb_bob"
+                         for m in infos)

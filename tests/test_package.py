@@ -2,6 +2,9 @@
 
 import ast
 import re
+import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 from conftest import ROOT
@@ -23,8 +26,8 @@ def test_setup_installs_marker_package_xml_and_pins_torch():
     setup = (ROOT / "setup.py").read_text()
     for needle in ("resource/{PACKAGE}", "package.xml", "launch/*.py", "config/*.yaml", "console_scripts"):
         assert needle in setup
-    requirements = (ROOT / "requirements.txt").read_text()
-    assert re.search(r"^torch==\d", requirements, re.M), "torch must be pinned (a bare torch pulls CUDA builds)"
+    pins = (ROOT / "constraints" / "ci.txt").read_text()  # requirements*.txt hold ranges (tests/test_install.py)
+    assert re.search(r"^torch==\d", pins, re.M), "torch must be pinned for CI (a bare torch pulls CUDA builds)"
     assert (ROOT / "setup.cfg").read_text().count("$base/lib/rust_perception") == 2
 
 
@@ -54,3 +57,54 @@ def test_every_source_folder_is_an_installed_package():
     packages = set(find_packages(str(ROOT), include=["rust_perception", "rust_perception.*"]))
     folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "rust_perception").rglob("*.py")}
     assert folders <= packages, folders - packages
+
+
+# not needed to build or install the package (and large: runs/, data/)
+NOT_INSTALLED = {".git", "runs", "data", "benchmarks", "tests", "docs", "tools", "build", "install", "log",
+                 ".pytest_cache", ".ruff_cache", ".benchmarks", "rust_perception.egg-info", "__pycache__"}
+
+
+def test_rust_demo_finds_its_config_in_a_non_editable_install(tmp_path):
+    """`rust_demo` trains from config/train_dome.yaml; installed without a checkout (pip into a venv
+    that sees the system's packages, as on a ROS machine) it reads the copy setup.py installs to
+    <venv>/share/rust_perception/config, whatever the working directory."""
+    src, venv = tmp_path / "src", tmp_path / "venv"
+    shutil.copytree(ROOT, src, ignore=lambda folder, names: [
+        n for n in names if n == "__pycache__" or (folder == str(ROOT) and n in NOT_INSTALLED)])
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", str(src)],
+                   check=True, cwd=tmp_path)
+    probe = ("import rust_perception.cli.demo as d; from rust_perception.training.config import load_train_config; "
+             "path = d.config_file('train_dome.yaml'); load_train_config(path); print(d.__file__, path)")
+    where, config = subprocess.run([python, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                                   check=True).stdout.split()
+    assert where.startswith(str(venv)), where  # the installed copy, not the checkout
+    assert config == str(venv / "share" / "rust_perception" / "config" / "train_dome.yaml")
+    assert (venv / "bin" / "rust_demo").is_file()
+
+
+def heading_anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_readme_is_a_manual_whose_links_lead_somewhere():
+    """The README stays a short manual; every relative link of it and of docs/ names a file of the
+    repository and, with #, a heading of that file."""
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 300
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    prose = {page: re.sub(r"```.*?```", "", page.read_text(), flags=re.S) for page in pages}
+    broken = []
+    for page, text in prose.items():
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"\w+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            if not dest.is_relative_to(ROOT) or not dest.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and dest.suffix == ".md" and anchor not in {
+                    heading_anchor(h) for h in re.findall(r"^#+ (.*)$", prose.get(dest) or dest.read_text(), re.M)}:
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert not broken, broken

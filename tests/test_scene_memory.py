@@ -5,6 +5,7 @@ on a fake clock)."""
 import numpy as np
 import pytest
 
+from rust_perception.errors import ConfigError
 from rust_perception.runtime.onnxruntime_backend import OnnxRuntimeEngine
 from rust_perception.scene_memory import CameraBuffer, Frame, Pipeline, PipelineConfig, RecentEvents, SceneMemory
 
@@ -67,7 +68,7 @@ def test_nothing_is_selected_while_the_reference_is_silent_or_frames_are_too_few
 
 def test_pipeline_schedules_encodes_poses_segmentation_and_renders(model_dir):
     engine = OnnxRuntimeEngine(model_dir)
-    cfg = PipelineConfig(cameras=CAMS, reference_camera="cam0", slsr_period=1.0, render_rate=2.0, pose_rate=1.0,
+    cfg = PipelineConfig(camera_topics=CAMS, reference_camera="cam0", slsr_period=1.0, render_rate=2.0, pose_rate=1.0,
                          novel_view_motion="traversal", render_size=48)
     pipeline = Pipeline(engine, cfg)
     assert not pipeline.step(0.0).encoded  # no frames yet
@@ -131,7 +132,7 @@ class FakeEngine:
 def test_output_rates_hold_on_a_fixed_grid_however_late_the_worker_ticks():
     """A 10 Hz request ticked every 7 ms: rescheduling from the tick (now + period) would give a
     render every 105 ms, 9.5 Hz; the fixed grid gives 10 per simulated second."""
-    pipeline = Pipeline(FakeEngine(), PipelineConfig(cameras=["cam0"], reference_camera="cam0", slsr_period=0.2,
+    pipeline = Pipeline(FakeEngine(), PipelineConfig(camera_topics=["cam0"], reference_camera="cam0", slsr_period=0.2,
                                                     render_rate=10.0, pose_rate=2.0))
     renders, poses = [], []
     for k in range(10 * 1000 // 7):  # 10 simulated seconds
@@ -153,7 +154,7 @@ def test_output_rates_hold_on_a_fixed_grid_however_late_the_worker_ticks():
     assert late == [True] + [False] * 9
 
 
-def test_the_novel_view_starts_from_novel_view_camera_and_falls_back_to_the_reference():
+def test_the_novel_view_starts_from_novel_view_camera_else_from_the_reference():
     """Each camera's frames hold its own value, which the fake pose estimator returns as the latent
     and the fake renderer paints: the render shows whose latent pose it started from."""
 
@@ -164,15 +165,15 @@ def test_the_novel_view_starts_from_novel_view_camera_and_falls_back_to_the_refe
         def render_image(self, slsr, latent, size):
             return np.full((8, 8, 3), latent[0], np.uint8)
 
-    cfg = PipelineConfig(cameras=["cam0", "cam1", "cam2"], reference_camera="cam0", render_rate=1.0, pose_rate=0.01)
+    cfg = PipelineConfig(camera_topics=["cam0", "cam1", "cam2"], reference_camera="cam0", render_rate=1.0, pose_rate=0.01)
     pipeline = Pipeline(PaintingEngine(), cfg)
     def send(now):
-        for k, camera in enumerate(cfg.cameras):
+        for k, camera in enumerate(cfg.camera_topics):
             pipeline.add_frame(camera, now, np.full((8, 8, 3), 10 * (k + 1), np.uint8), now)
 
     send(0.0)
     assert pipeline.step(0.0).novel_view[0, 0, 0] == 10  # default: the reference camera
-    for camera, value, now in (("cam1", 20, 1), ("cam2", 30, 2), ("nope", 10, 3), ("", 10, 4)):
+    for camera, value, now in (("cam1", 20, 1), ("cam2", 30, 2), ("", 10, 3)):
         cfg.novel_view_camera = camera
         send(now)
         out = pipeline.step(now)
@@ -183,11 +184,25 @@ def test_the_novel_view_starts_from_novel_view_camera_and_falls_back_to_the_refe
     assert "cam2" in out.latent_poses and out.novel_view[0, 0, 0] == 30
 
 
+def test_a_motion_the_model_cannot_make_is_refused_with_the_reason():
+    """Rendering the view unmoved instead (as before) looked like a working motion."""
+    with pytest.raises(ConfigError, match="'traversal' needs the model's latent basis .* run analyze_latent"):
+        Pipeline(FakeEngine(), PipelineConfig(camera_topics=["cam0"], novel_view_motion="traversal"))
+    pca = {"mean": [0.0] * 8, "components": np.eye(8).tolist(), "std": [1.0] * 8, "explained": [0.125] * 8}
+    meta = {**FakeEngine.meta, "latent_space": {"pca": pca, "meanings": {"yaw": {"component": 0, "r": 0.9, "sign": 1}}}}
+    engine = type("WithBasis", (FakeEngine,), {"meta": meta})()
+    with pytest.raises(ConfigError, match="'up': analyze_latent found no latent component of this model that "
+                                          "correlates with 'height' \\(found: yaw\\)"):
+        Pipeline(engine, PipelineConfig(camera_topics=["cam0"], novel_view_motion="up"))
+    pipeline = Pipeline(engine, PipelineConfig(camera_topics=["cam0"], novel_view_motion="rotate"))
+    assert pipeline.novel_latent(np.zeros(8))[0] == 1.0  # one standard deviation along the yaw component
+
+
 def test_cameras_that_stopped_are_silent_by_the_clock_and_outputs_stop():
     """All cameras stop at once: their newest stamps still agree with each other, but the clock
     moves on — they are silent after stale_after, and the SLSR is not rendered again under its old
     stamp once a re-encode was due (it was, for 8 s, before)."""
-    pipeline = Pipeline(FakeEngine(), PipelineConfig(cameras=["cam0", "cam1"], reference_camera="cam0",
+    pipeline = Pipeline(FakeEngine(), PipelineConfig(camera_topics=["cam0", "cam1"], reference_camera="cam0",
                                                     slsr_period=0.5, render_rate=2.0, pose_rate=2.0, stale_after=1.0))
     stamps = []
     for k in range(41):  # 2 s of frames at 10 Hz (the last at 1.9 s, encoded at 2.0), then 8 s of nothing
@@ -210,7 +225,7 @@ def test_cameras_that_stopped_are_silent_by_the_clock_and_outputs_stop():
 
 def test_a_reference_dropout_gives_no_novel_view_under_an_old_stamp():
     """The reference camera stops for 4 s while the others go on; offline (bag time = the clock)."""
-    pipeline = Pipeline(FakeEngine(), PipelineConfig(cameras=["cam0", "cam1", "cam2"], reference_camera="cam0",
+    pipeline = Pipeline(FakeEngine(), PipelineConfig(camera_topics=["cam0", "cam1", "cam2"], reference_camera="cam0",
                                                     render_rate=2.0, slsr_period=0.5))
     stamps = []
     for k in range(100):  # 10 s at 10 Hz; cam0 silent from 3 s to 7 s
@@ -227,7 +242,7 @@ def test_a_reference_dropout_gives_no_novel_view_under_an_old_stamp():
 def test_one_camera_fills_the_model_inputs_with_its_earlier_frames():
     """One camera, buffer_size 4, a model of 5 inputs: the reference keeps 5 frames, so views
     are selected (temporal views) instead of never."""
-    pipeline = Pipeline(FakeEngine(), PipelineConfig(cameras=["cam0"], reference_camera="cam0", buffer_size=4))
+    pipeline = Pipeline(FakeEngine(), PipelineConfig(camera_topics=["cam0"], reference_camera="cam0", buffer_size=4))
     pipeline.engine = type("Five", (FakeEngine,), {"meta": {**FakeEngine.meta, "num_inputs": 5}})()
     pipeline.memory = SceneMemory(["cam0"], "cam0", num_inputs=5, capacity=4)
     for k in range(5):

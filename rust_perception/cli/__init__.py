@@ -12,6 +12,9 @@ from collections.abc import Callable
 
 from ..errors import UserError
 
+# what the `train` extra (requirements-train.txt) brings beside the torch-free runtime
+TRAIN_EXTRA = frozenset({"torch", "torchmetrics", "tensorboard", "matplotlib", "pycolmap", "onnx", "onnxscript"})
+
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line (it names the argument and, for
@@ -26,6 +29,14 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
         return int(main(argv) or 0)
     except UserError as exc:
         print(f"{prog or 'rust_perception'}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in TRAIN_EXTRA:
+            raise
+        print(f"{prog or 'rust_perception'}: error: {missing} is not installed; this command needs the `train` "
+              "extra: pip install -e '.[train]' -c constraints/<target>.txt in the checkout (docs/install.md)",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog or 'rust_perception'}: interrupted", file=sys.stderr)

@@ -9,17 +9,33 @@ torch). Rerunning resumes or reuses what is there.
 
 from __future__ import annotations
 
+import sysconfig
 import time
 from pathlib import Path
 
 from ..data.generate import generate_dataset
 from ..data.preview import contact_sheet, save_png
 from ..data.synthetic import SyntheticConfig
+from ..errors import UserError
 from ..io import write_json
 from . import ArgumentParser, run
 
-PROG = "demo"
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+PROG = "rust_demo"
+
+
+def config_file(name: str) -> Path:
+    """`name` in the package's config/ folder: a checkout's (run from source, `pip install -e`), or the
+    copy setup.py installs to <prefix>/share/rust_perception/config (pip into a venv or ~/.local,
+    colcon's install/rust_perception, /usr/local)."""
+    here = Path(__file__).resolve()
+    folders = [here.parents[2] / "config"]  # <checkout>/rust_perception/cli/demo.py
+    folders += [prefix / "share" / "rust_perception" / "config" for prefix in here.parents]  # <prefix>/lib/…/cli
+    folders.append(Path(sysconfig.get_path("data")) / "share" / "rust_perception" / "config")
+    for folder in folders:
+        if (folder / name).is_file():
+            return folder / name
+    raise UserError(f"config/{name} is neither beside the package (a checkout) nor installed under "
+                    "share/rust_perception/config; reinstall rust_perception (pip install, colcon build)")
 
 
 def parser() -> ArgumentParser:
@@ -35,6 +51,7 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    train_config = config_file("train_dome.yaml")  # before minutes of data generation
     report = {}
     for kind in ("dome", "street"):
         cfg = SyntheticConfig(kind=kind, scenes=args.scenes, seed=args.seed)
@@ -46,20 +63,20 @@ def main(argv: list[str] | None = None) -> int:
                         "seconds": round(time.perf_counter() - start, 1), "preview": str(sheet)}
         print(f"{kind}: {counts} scenes × {cfg.views} views at {cfg.size}px in {report[kind]['seconds']} s "
               f"→ {store.root}, preview {sheet}")
-    report["rust"] = train_and_evaluate(args, report["dome"]["dataset"])
+    report["rust"] = train_and_evaluate(args, report["dome"]["dataset"], train_config)
     report["export"] = readout_and_export(args, Path(report["rust"]["run"]))
     write_json(args.out / "demo.json", report)
     return 0
 
 
-def train_and_evaluate(args, dataset: str) -> dict:
+def train_and_evaluate(args, dataset: str, train_config: Path) -> dict:
     from ..training.config import load_train_config
     from ..training.trainer import Trainer
     from .evaluate import main as evaluate
 
     if args.steps < 1 or args.head_steps < 1:
         parser().error(f"argument --steps/--head-steps: must be >= 1, got {args.steps}/{args.head_steps}")
-    cfg = load_train_config(CONFIG_DIR / "train_dome.yaml", [
+    cfg = load_train_config(train_config, [
         f"dataset={dataset}", f"steps={args.steps}", "batch_size=8", "rays_per_target=256", "eval_scenes=4",
         f"eval_every={args.steps}", f"checkpoint_every={max(1, args.steps // 2)}", f"warmup_steps={min(50, args.steps)}",
         f"seed={args.seed}"])

@@ -1,4 +1,4 @@
-"""`export`: a trained RUST run → a model directory the node and every engine load (ONNX graphs
+"""`rust_export`: a trained RUST run → a model directory the node and every engine load (ONNX graphs
 for encoder, Pose Estimator, renderer [+ segmentation] and EPE, weights.pt, metadata.json),
 checked with onnx.checker."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import ArgumentParser, run
 
-PROG = "export"
+PROG = "rust_export"
 
 
 def parser() -> ArgumentParser:

@@ -15,7 +15,7 @@ PROG = "prebuild"
 
 def parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("model_dir", type=Path, help="exported model directory (from `export`)")
+    p.add_argument("model_dir", type=Path, help="exported model directory (from `rust_export`)")
     p.add_argument("--fp32", action="store_true", help="build FP32 engines (default: FP16, encoding kept FP32)")
     p.add_argument("--cache", type=Path, help="plan cache directory (default: MODEL_DIR/tensorrt, or the user "
                                               "cache when the model directory is read-only)")

@@ -111,7 +111,8 @@ class DatasetStore:
             self._offsets[split] = np.cumsum([0] + counts)
         problems = [p for p in self._shard_problems(checksums=False)]
         if problems:
-            raise DatasetError(f"dataset {self.root}: " + "; ".join(problems) + " (see make_dataset.py --verify)")
+            raise DatasetError(f"dataset {self.root}: " + "; ".join(problems)
+                               + f" (check every shard: make_dataset --verify {self.root})")
         self._maps: dict[str, np.ndarray] = {}
 
     # pickling (DataLoader workers, spawn) carries paths, never open memory maps

@@ -1,4 +1,4 @@
-"""Procedural multi-camera scenes: the embedded default dataset (README "Synthetic multi-camera scenes").
+"""Procedural multi-camera scenes: the embedded default dataset (docs/data.md "Synthetic multi-camera scenes").
 
 Two kinds, both rendered by `raycast.Renderer`:
 - `dome` (MultiShapeNet-like): 16–32 textured primitives on a tiled ground under a sky; cameras

@@ -29,7 +29,7 @@ class ModelConfig:
     pixel_octaves: int = 8  # sinusoidal encoding of the target pixel's 2D position (RUST query)
     ray_octaves: int = 8  # sinusoidal encoding of ray origin/direction (SRT, UpSRT)
     position_scale: float = 0.1  # metres → ray-encoding units
-    # learning fixes (README "Deviations from the paper"); the other values reproduce the old model
+    # learning fixes (docs/design.md "Deviations from the paper"); the other values reproduce the old model
     init: Literal["scaled", "vit", "torch"] = "scaled"  # He/LeCun-normal convs and linears with
     # zero biases; vit: linears truncated-normal σ 0.02 instead; torch: its default (layers.init_weights)
     cnn_activation: Literal["selu", "relu"] = "selu"  # SELU: no image-independent offset at init

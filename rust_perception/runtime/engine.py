@@ -118,7 +118,7 @@ class Engine:
     def segment(self, slsr: np.ndarray, latent: np.ndarray, size: int | None = None, chunk: int = 4096) -> np.ndarray:
         """Class ids (H, W) uint8 of a size×size view (needs a segmentation head)."""
         if not self.model.segmentation:
-            raise UserError(f"{self.model_dir} has no segmentation head (train_heads --head segmentation, then export)")
+            raise UserError(f"{self.model_dir} has no segmentation head (train_heads --head segmentation, then rust_export)")
         size = size or self.size
         logits = self._render(slsr, latent, self.pixel_grid(size), chunk, graph="segment")
         return logits.argmax(-1).reshape(size, size).astype(np.uint8)
@@ -126,7 +126,7 @@ class Engine:
     def relative_pose(self, slsr: np.ndarray, latent_1: np.ndarray, latent_2: np.ndarray) -> dict[str, np.ndarray | None]:
         """View 2's pose in view 1's optical frame: position (3,) metres and rotation (3, 3) or None."""
         if not self.model.epe:
-            raise UserError(f"{self.model_dir} has no EPE head (train_heads --head epe, then export)")
+            raise UserError(f"{self.model_dir} has no EPE head (train_heads --head epe, then rust_export)")
         out = self._run("epe", {"slsr": self._slsr(slsr), "latent_1": self._latent(latent_1, "latent_1"),
                                 "latent_2": self._latent(latent_2, "latent_2")})[0][0]
         rotation = None

@@ -1,4 +1,4 @@
-"""The model-directory contract: what `export` writes and every engine, `prebuild` and the node
+"""The model-directory contract: what `rust_export` writes and every engine, `prebuild` and the node
 read. `ModelDirectory.load` parses and verifies metadata.json and the graph checksums once;
 everything else reads its typed fields. Needs neither torch nor any inference library."""
 
@@ -61,7 +61,7 @@ class ModelDirectory:
         file = path / METADATA
         if not file.is_file():
             raise UserError(f"{path} is not an exported model directory: {METADATA} is missing "
-                            f"(create it with: export --run RUN --out {path})")
+                            f"(create it with: rust_export --run RUN --out {path})")
         raw = file.read_bytes()
         try:
             meta = json.loads(raw)
@@ -79,7 +79,8 @@ class ModelDirectory:
                         graphs=MappingProxyType(graphs), weights_sha256=meta.get("weights_sha256"),
                         fingerprint=hashlib.sha256(raw).hexdigest())
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise UserError(f"{file} lacks or mistypes a field ({type(exc).__name__}: {exc}); re-export the model") from None
+            raise UserError(f"{file} lacks or mistypes a field ({type(exc).__name__}: {exc}); "
+                            f"re-export the model: rust_export --run RUN --out {path}") from None
         if verify:
             for spec in graphs.values():
                 graph = path / spec.file

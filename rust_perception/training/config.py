@@ -1,4 +1,4 @@
-"""TrainConfig: what `trainer/train.py` runs. `model:` is a mapping or the path of a model YAML
+"""TrainConfig: what `train` (trainer/train.py) runs. `model:` is a mapping or the path of a model YAML
 (relative to the training YAML), so model sizes live in one file each."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..precision import PRECISIONS
 
 @dataclass(frozen=True)
 class TrainConfig:
-    dataset: str = "runs/demo/data_dome"  # a dataset directory (trainer/make_dataset.py)
+    dataset: str = "runs/demo/data_dome"  # a dataset directory (from make_dataset)
     model: ModelConfig = field(default_factory=ModelConfig)
     steps: int = 2000
     batch_size: int = 16

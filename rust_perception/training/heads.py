@@ -131,7 +131,7 @@ def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 1
 def load_head(run: Path, head_name: str, model_cfg) -> tuple[HeadConfig, torch.nn.Module, dict]:
     path = head_file(run, head_name)
     if not path.is_file():
-        raise UserError(f"{run} has no {head_name} head yet (train it: trainer/train_heads.py --run {run} --head {head_name})")
+        raise UserError(f"{run} has no {head_name} head yet (train it: train_heads --run {run} --head {head_name})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         cfg = from_dict(HeadConfig, state["config"])

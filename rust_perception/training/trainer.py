@@ -121,7 +121,7 @@ def load_model(run: Path) -> tuple[TrainConfig, SceneModel, int]:
     cfg = read_run_config(run)
     state = latest_checkpoint(Path(run) / "checkpoints")
     if state is None:
-        raise UserError(f"{run} has no usable checkpoint yet (train it first: trainer/train.py --run {run})")
+        raise UserError(f"{run} has no usable checkpoint yet (train it first: train --config CONFIG --run {run})")
     model = SceneModel(cfg.model)
     try:
         model.load_state_dict(state["model"])

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""How many images reach a bare rclpy subscriber — the baseline for bench_node's frame loss.
+
+One process publishes 6 topics × 10 Hz of W×H rgb8 images for 10 s; a second process only counts
+what arrives (no decoding, no inference). Prints published and received per topic. With the
+sensor-data QoS (best effort) at 640×480 on a 2-core machine a large share is lost below rclpy;
+with `--reliable` (both sides) all arrive. Runs itself inside `unshare -n` with DDS on localhost,
+like bench_node.py.
+
+    python benchmarks/bare_rclpy_images.py [--size 640x480] [--reliable]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from bench_node import isolate
+
+
+def qos(reliable: bool):
+    from rclpy.qos import QoSProfile, qos_profile_sensor_data
+
+    return QoSProfile(depth=10) if reliable else qos_profile_sensor_data
+
+
+def count(width: int, height: int, reliable: bool) -> None:
+    import rclpy
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image
+
+    rclpy.init()
+    node, counts = Node("bare_sub"), [0] * 6
+    keep = [node.create_subscription(Image, f"/bare{i}", lambda m, i=i: counts.__setitem__(i, counts[i] + 1),
+                                     qos(reliable)) for i in range(6)]
+    end = time.time() + 16
+    while time.time() < end:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    print("received", counts, flush=True)
+    del keep
+
+
+def publish(width: int, height: int, reliable: bool) -> None:
+    import numpy as np
+    import rclpy
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image
+
+    child = subprocess.Popen([sys.executable, __file__, "--size", f"{width}x{height}", "--count"]
+                             + (["--reliable"] if reliable else []))
+    rclpy.init()
+    node = Node("bare_pub")
+    pubs = [node.create_publisher(Image, f"/bare{i}", qos(reliable)) for i in range(6)]
+    msg = Image(height=height, width=width, encoding="rgb8", step=width * 3)
+    msg.data = np.random.default_rng(0).integers(0, 256, height * width * 3, dtype=np.uint8).tobytes()
+    time.sleep(3)  # discovery
+    k, start = 0, time.time()
+    while time.time() - start < 10:
+        for publisher in pubs:
+            publisher.publish(msg)
+        k += 1
+        time.sleep(max(0.0, start + k * 0.1 - time.time()))
+    print("published", k, "per topic", flush=True)
+    child.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="640x480")
+    parser.add_argument("--reliable", action="store_true")
+    parser.add_argument("--count", action="store_true", help=argparse.SUPPRESS)  # the subscriber process
+    args = parser.parse_args()
+    width, height = map(int, args.size.split("x"))
+    if args.count:
+        count(width, height, args.reliable)
+        return 0
+    isolate("default")
+    assert os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST"
+    publish(width, height, args.reliable)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
