@@ -99,6 +99,12 @@ def plot(samples: list[tuple[float, float]], path: Path) -> None:
     save_figure(fig, path)
 
 
+def in_repo(path: Path) -> str:
+    """A path as the JSON records it: relative to the checkout when inside it (no machine paths)."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="recording length in bag time")
@@ -141,7 +147,7 @@ def main() -> int:
                (("evicted_unused", "evicted_unused"), ("out_of_order", "out_of_order"), ("bad", "bad_frames"))}
     plot(samples, RESULTS / "soak.png")
     Results("soak.json", minutes=args.minutes, rate_hz=args.rate, cameras=CAMERAS, image_size=size,
-            model_dir=str(model_dir), backend=summary["backend"], render_rate=10, pose_rate=2, slsr_period=0.2,
+            model_dir=in_repo(model_dir), backend=summary["backend"], render_rate=10, pose_rate=2, slsr_period=0.2,
             background_load=args.background_load,
             frames_in=frames_in, frames_processed=frames_in - dropped["bad"] - dropped["out_of_order"],
             frames_dropped=dropped, encodes=summary["encodes"], views_rendered=summary["views_rendered"],

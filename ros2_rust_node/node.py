@@ -41,7 +41,7 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data, qos_profile_system_de
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from rust_perception.errors import ConfigError, UserError
-from rust_perception.image_codec import compressed_to_rgb8, image_msg_to_rgb8, resize_rgb
+from rust_perception.image_codec import model_input
 from rust_perception.node_config import SETTINGS, pipeline_config, validate
 from rust_perception.scene_memory import Pipeline, RecentEvents
 
@@ -269,10 +269,7 @@ class RustNode(LifecycleNode):
     def add_frame(self, topic: str, msg, arrived: float) -> None:
         pipeline, adapter = self.pipeline, self.adapter
         try:  # anything a corrupt message raises: count it, skip it, go on
-            rgb = compressed_to_rgb8(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb8(msg)
-            if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-                raise ValueError("image is empty (0 pixels)")
-            rgb = resize_rgb(rgb, self.engine.size)
+            rgb = model_input(msg, isinstance(msg, CompressedImage), self.engine.size)
         except Exception as exc:  # noqa: BLE001
             return self.bad_frame(topic, arrived, str(exc))
         stamp = adapter.remember(topic, msg.header)

@@ -156,15 +156,6 @@ class OutputBag:
         self.counts[topic] += 1
 
 
-def decode(msg, msgtype: str, size: int) -> np.ndarray:
-    from rust_perception.image_codec import compressed_to_rgb8, image_msg_to_rgb8, resize_rgb
-
-    rgb = compressed_to_rgb8(msg) if msgtype == COMPRESSED else image_msg_to_rgb8(msg)
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ValueError("image is empty (0 pixels)")
-    return resize_rgb(rgb, size)
-
-
 def percentiles(samples: dict) -> dict[str, dict[str, float]]:
     return {stage: {"p50_ms": round(float(np.percentile(v, 50)), 3), "p99_ms": round(float(np.percentile(v, 99)), 3),
                     "n": len(v)} for stage, v in sorted(samples.items()) if len(v)}
@@ -178,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     from rosbags.typesys import Stores, get_typestore
     from tqdm import tqdm
 
+    from rust_perception.image_codec import model_input
     from rust_perception.io import write_json
     from rust_perception.node_config import pipeline_config
     from rust_perception.runtime import create_engine
@@ -226,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                         if topic in infos:
                             adapter.camera_info[infos[topic]] = msg
                             continue
-                        rgb = decode(msg, conn.msgtype, engine.size)
+                        rgb = model_input(msg, conn.msgtype == COMPRESSED, engine.size)
                         stamp = adapter.remember(topic, msg.header)
                     except Exception as exc:  # noqa: BLE001
                         bad[topic] += 1

@@ -7,7 +7,6 @@ given every field, the one form both accept.
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -69,7 +68,8 @@ def output_topics(cameras: list[str], reference: str, values: Mapping, meta: Map
 class Adapter:
     """Pipeline `Outputs` → (output key, camera, message), keeping what both callers must keep
     alike: each camera's frame id and exact stamps (outputs carry their input's stamp unrounded)
-    and camera_info. Frame callbacks write, the inference thread reads: a lock guards the stamps."""
+    and camera_info. Used from one thread (the node's inference worker, which also decodes the
+    frames; the offline loop); camera_info is set by subscription callbacks, one dict item each."""
 
     def __init__(self, new: Callable[..., object], cfg, values: Mapping, meta: Mapping):
         self.new, self.cfg = new, cfg
@@ -81,17 +81,15 @@ class Adapter:
         self.frame_ids: dict[str, str] = {}  # camera → its images' latest header.frame_id
         self.camera_info: dict[str, object] = {}  # camera → its latest CameraInfo
         self.exact: OrderedDict[float, tuple[int, int]] = OrderedDict()  # float stamp → (sec, nanosec)
-        self.lock = threading.Lock()
 
     def remember(self, camera: str, header) -> float:
         """A frame's header stamp → float seconds, remembering the exact stamp and its camera's frame id."""
         seconds = stamp_to_seconds(header.stamp)
-        with self.lock:
-            if header.frame_id:
-                self.frame_ids[camera] = header.frame_id
-            self.exact[seconds] = (int(header.stamp.sec), int(header.stamp.nanosec))
-            while len(self.exact) > 4096:
-                self.exact.popitem(last=False)
+        if header.frame_id:
+            self.frame_ids[camera] = header.frame_id
+        self.exact[seconds] = (int(header.stamp.sec), int(header.stamp.nanosec))
+        while len(self.exact) > 4096:
+            self.exact.popitem(last=False)
         return seconds
 
     def messages(self, out, wanted: Callable[[str, str], bool] = lambda key, camera: True) -> Iterator[tuple]:
@@ -189,8 +187,7 @@ class Adapter:
 
     # ------------------------------------------------------------------ parts
     def header(self, seconds: float, frame_id: str):
-        with self.lock:
-            exact = self.exact.get(seconds)
+        exact = self.exact.get(seconds)
         sec, nanosec = exact or divmod(round(seconds * 1e9), 10**9)
         return self.new("std_msgs/msg/Header", frame_id=frame_id,
                         stamp=self.new("builtin_interfaces/msg/Time", sec=sec, nanosec=nanosec))

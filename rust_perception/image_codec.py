@@ -116,3 +116,12 @@ def resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
     if s == size:
         return np.ascontiguousarray(square)
     return np.asarray(Image.fromarray(square).resize((size, size), Image.BOX))
+
+
+def model_input(msg, compressed: bool, size: int) -> np.ndarray:
+    """An Image or CompressedImage message → the model's (size, size, 3) uint8 RGB; ValueError
+    (or the decoder's error) for a frame that cannot be used. One path for the node and rust_offline."""
+    rgb = compressed_to_rgb8(msg) if compressed else image_msg_to_rgb8(msg)
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ValueError("image is empty (0 pixels)")
+    return resize_rgb(rgb, size)

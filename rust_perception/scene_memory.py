@@ -2,7 +2,7 @@
 selection, a rolling SLSR and the schedule of outputs. `ros2_rust_node/node.py` only converts
 messages and forwards calls into `Pipeline`, so everything here is tested without ROS.
 
-View-selection policy (documented for users in the README):
+View-selection policy (documented for users in docs/node.md):
 1. the first input view — the one RUST's latent poses are relative to — is the reference
    camera's newest frame;
 2. then, in the order of `cameras` starting after the reference, each other live camera's frame
