@@ -37,16 +37,22 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+DDS_PROFILE = ROOT / "config" / "fastdds_large_images.xml"  # what docs/node.md tells camera drivers to use
 
 
-def isolate(transport: str) -> None:
-    """Re-run this script in a private network namespace with DDS confined to localhost."""
+def isolate(transport: str, profile: Path | None = None) -> None:
+    """Re-run this script in a private network namespace with DDS confined to localhost; `profile`:
+    a Fast DDS XML profile for every process of the run (None: Fast DDS's defaults)."""
     if os.environ.get("RUST_BENCH_ISOLATED"):
         return
     env = dict(os.environ, RUST_BENCH_ISOLATED="1", ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                ROS_DOMAIN_ID=str(1 + os.getpid() % 100), PYTHONPATH=str(ROOT))
     if transport != "default":  # Fast DDS's builtin transports, for the publisher and the node alike
         env["FASTDDS_BUILTIN_TRANSPORTS"] = transport
+    for name in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"):  # Fast DDS 2.x, 3.x
+        env.pop(name, None)
+        if profile is not None:
+            env[name] = str(profile.resolve())
     command = [sys.executable, *sys.argv]
     if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
         command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
@@ -216,6 +222,10 @@ def main() -> int:
                              "LARGE_DATA (TCP/SHM for data, UDP only for discovery) or "
                              "'LARGE_DATA?max_msg_size=1MB&sockets_size=4MB'. A run with another transport adds "
                              "its sizes (keyed 'SIZE TRANSPORT') to the existing node.json")
+    parser.add_argument("--dds-profile", default=str(DDS_PROFILE.relative_to(ROOT)),
+                        help="Fast DDS XML profile of both processes (default: the shipped "
+                             "config/fastdds_large_images.xml, a 32 MiB shared-memory segment); 'none': Fast DDS's "
+                             "defaults (512 KiB, smaller than one 640x480 image), whose sizes are keyed 'SIZE none'")
     parser.add_argument("--input-qos", choices=("sensor_data", "reliable"), default="sensor_data",
                         help="QoS of the cameras' publishers and the node's input_qos (reliable: depth 10, "
                              "DDS retransmits what the best-effort sensor-data QoS loses); a run with "
@@ -229,7 +239,12 @@ def main() -> int:
     for size in args.input_sizes:
         if not re.fullmatch(r"[1-9]\d*x[1-9]\d*", size):
             parser.error(f"--input-sizes: {size!r} is not WIDTHxHEIGHT (e.g. 640x480)")
-    isolate(args.transport)
+    profile = None if args.dds_profile == "none" else Path(args.dds_profile)
+    if profile is not None and not profile.is_file():
+        parser.error(f"--dds-profile: {profile} is not a file")
+    if profile is not None and args.transport != "default":
+        parser.error("--transport and --dds-profile both choose the transports: give --dds-profile none with --transport")
+    isolate(args.transport, profile)
     import rclpy
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -247,13 +262,15 @@ def main() -> int:
                       warmup_seconds=3.0, background_load=args.background_load, sizes={},
                       goal="at every input size: novel views >= 9.5 Hz for 10 Hz requested (the node schedules "
                            "renders on a fixed 100 ms grid) and 0 frames lost in transport")
-    variant = " ".join(v for v in (args.transport, args.input_qos) if v not in ("default", "sensor_data"))
+    dds = "none" if profile is None and args.transport == "default" else ""  # Fast DDS defaults: a variant
+    variant = " ".join(v for v in (args.transport, args.input_qos, dds) if v not in ("", "default", "sensor_data"))
     if variant and results.path.is_file():
         results.data["sizes"] = json.loads(results.path.read_text()).get("sizes", {})
     rclpy.init()
     for size in args.input_sizes:
         key = f"{size} {variant}".strip()
         results.data["sizes"][key] = dict(measure(args, model_dir, size, captures), transport=args.transport,
+                                          dds_profile=args.dds_profile,
                                           input_qos=args.input_qos, measured=time.strftime("%Y-%m-%d %H:%M:%S"))
         results.save()
         print(key, json.dumps(results.data["sizes"][key]), flush=True)

@@ -119,6 +119,23 @@ def restore(run: Path) -> None:
     print(f"restored {run} at step {step} from {kept}")
 
 
+def latent_readout(run: Path) -> dict:
+    """What RUST's latent poses carry: R² on held-out targets of a linear probe, fitted on training
+    scenes, from the latent to the target camera's position in the first input camera's frame and
+    to cos / sin of the relative yaw (latent_space.linear_probe)."""
+    from rust_perception.latent_space import linear_probe
+    from rust_perception.training.latent_analysis import collect_latents
+    from rust_perception.training.trainer import load_model
+
+    cfg, model, step = load_model(run)
+    split = lambda name, seed: MultiViewDataset(ROOT / cfg.dataset, name, cfg.model.num_inputs, cfg.num_targets,  # noqa: E731
+                                                seed=seed)
+    test_latents, _, test_pose = collect_latents(model, split("test", cfg.seed + 1), "dome", cfg.eval_scenes, progress=False)
+    train_latents, _, train_pose = collect_latents(model, split("train", cfg.seed + 2), "dome", 1500, progress=False)
+    r2 = linear_probe(train_latents, train_pose, test_latents, test_pose)
+    return {"step": step, "r2": {k: round(v, 3) for k, v in r2.items()}}
+
+
 def score(runs: list[Path], cfg, results: Results) -> None:
     """Record probe runs (one lever each, trained with train.py and this config's evaluation) by
     their last evaluation on the same held-out targets, with the settings they changed."""
@@ -136,7 +153,8 @@ def score(runs: list[Path], cfg, results: Results) -> None:
         evals = [json.loads(line) for line in (run / METRICS_FILE).read_text().splitlines() if '"eval"' in line]
         name = f"{run.parent.name}/{run.name}"
         probes[:] = [p for p in probes if p["run"] != name]
-        probes.append({"run": name, "step": evals[-1]["step"], "changed": changed, **evals[-1]["eval"]})
+        readout = {"latent_probe": latent_readout(run)} if mine["model"]["variant"] == "rust" else {}
+        probes.append({"run": name, "step": evals[-1]["step"], "changed": changed, **evals[-1]["eval"], **readout})
         results.save()
 
 
@@ -245,6 +263,8 @@ def main() -> int:
             if child.poll() is None:
                 child.terminate()
                 child.wait()
+    if "rust" in args.variants and (args.work / "rust" / "checkpoints").is_dir():
+        results.set(latent_probe=latent_readout(args.work / "rust"))
     failed = [v for v, c in zip(args.variants, children) if c.returncode]
     if failed:
         print(f"training failed for {failed}: see {args.work.parent}/learning_<variant>.log", file=sys.stderr)

@@ -128,15 +128,17 @@ def node(d: dict) -> str:
         stages = " / ".join(f"{v['mean_ms']} ({v['max_ms']})" for k, v in r["stage_latency_ms"].items()
                             if k in ("encode", "pose", "render"))
         p50, p99 = (f"{r[k]:.0f}" if r[k] is not None else "–" for k in ("latency_ms_p50", "latency_ms_p99"))
-        variant = [v for v in (r.get("transport"), r.get("input_qos") and f"{r['input_qos']} QoS")
-                   if v not in (None, "default", "sensor_data QoS")]
+        defaults = r.get("dds_profile", "none") == "none" and r.get("transport", "default") == "default"
+        variant = [v for v in (r.get("transport"), r.get("input_qos") and f"{r['input_qos']} QoS",
+                               defaults and "Fast DDS defaults") if v not in (None, False, "default", "sensor_data QoS")]
         transport = f" ({', '.join(variant)})" if variant else ""
         rows.append(f"| {r['width']}×{r['height']}{transport} | {r['novel_view_hz']} Hz | {p50} / {p99} ms | "
                     f"{r['node_cpu_percent']:.0f} % | {stages} | {min(lost)}–{max(lost)} of "
                     f"{r['frames_published_in_window']} | {'yes' if r['meets_goal'] else 'no'} |")
     rows += ["", f"{d['cameras']} cameras at {d['camera_rate_hz']} Hz, {d['backend']}, `{d['model']}` "
              f"({d['image_size']}×{d['image_size']}: the node centre-crops and resizes), SLSR re-encoded every "
-             f"{d['slsr_period']} s, worker tick {d['worker_period']} s, one fresh node per row, measured over "
+             f"{d['slsr_period']} s, worker tick {d['worker_period']} s, one fresh node per row, both processes with "
+             "the shipped Fast DDS profile (`config/fastdds_large_images.xml`) unless a row says otherwise, measured over "
              f"the steady window after {d['warmup_seconds']:g} s of warm-up ({d['machine']['date']}, "
              f"{d['machine']['cpu_model']}, {d['machine']['cpu_count']} cores). Other load: {d['background_load']}. "
              f"Goal: {d['goal']}."]
@@ -187,6 +189,11 @@ def learning(d: dict) -> str:
         rows += ["", "Issue 12's criteria at " + ", ".join(f"{v.upper()} step {s}" for v, s in at.items()) + ": "
                  + "; ".join(f"{k.replace('_', ' ')}: {'met' if ok else 'NOT met'}"
                              for k, ok in crit.items() if k != "at_steps") + "."]
+    if probe := d.get("latent_probe"):
+        rows += ["", f"What RUST's latent pose carries (step {probe['step']}): R² on the held-out targets of a linear "
+                 "probe fitted on training scenes — target camera position in the first input camera's frame x / y / z "
+                 + " / ".join(f"{probe['r2'][k]:.2f}" for k in ("x", "y", "z")) + ", relative yaw cos / sin "
+                 + " / ".join(f"{probe['r2'][k]:.2f}" for k in ("cos_yaw", "sin_yaw")) + "."]
     init = d.get("init") or {}
     if init:
         rows += ["", "At initialisation (share of the SLSR's variance across scenes from the images, real / random "
@@ -197,10 +204,12 @@ def learning(d: dict) -> str:
                              for v, r in init.items()) + "."]
     if d.get("probes"):
         rows += ["", "Probes (one lever each, the same held-out targets; settings that differ from the run above):", "",
-                 "| run | step | changed | pooled / object / at another pose (dB) |", "|---|---|---|---|"]
+                 "| run | step | changed | pooled / object / at another pose (dB) | latent probe R² height (y) / "
+                 "cos / sin yaw |", "|---|---|---|---|---|"]
         rows += [f"| {p['run']} | {p['step']} | {', '.join(f'{k}={v}' for k, v in p['changed'].items())} | "
-                 f"{p['pooled_psnr']:.2f} / {p['object_psnr']:.2f} / {p.get('swapped_pose_pooled_psnr', '–')} |"
-                 for p in d["probes"]]
+                 f"{p['pooled_psnr']:.2f} / {p['object_psnr']:.2f} / {p.get('swapped_pose_pooled_psnr', '–')} | "
+                 + (" / ".join(f"{p['latent_probe']['r2'][k]:.2f}" for k in ("y", "cos_yaw", "sin_yaw"))
+                    if "latent_probe" in p else "–") + " |" for p in d["probes"]]
     m = d["machine"]
     rows += ["", f"Measured on {m.get('cpu_model', '?')} ({m.get('cpu_capability', '?')}, bf16 "
              f"{'fast' if m.get('bf16_fast') else 'slow'}), one core per model, started {m['date']}."]

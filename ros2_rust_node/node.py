@@ -48,6 +48,10 @@ from rust_perception.scene_memory import Pipeline, RecentEvents
 from .naming import camera_info_topic, camera_name
 from .outputs import OUTPUTS, Adapter
 
+# the usual cause of lost large images on one machine, and its fix (docs/node.md "Large images")
+LOST_HINT = ("images larger than the publisher's Fast DDS shared-memory segment (512 KiB by default) are dropped: "
+             "start the camera drivers with FASTRTPS_DEFAULT_PROFILES_FILE=<share>/rust_perception/config/"
+             "fastdds_large_images.xml, or use input_qos reliable")
 IMAGE_TYPES = {False: "sensor_msgs/msg/Image", True: "sensor_msgs/msg/CompressedImage"}  # by "/compressed"
 QOS = {"sensor_data": qos_profile_sensor_data, "default": qos_profile_system_default,
        "reliable": QoSProfile(depth=10)}
@@ -414,7 +418,8 @@ class RustNode(LifecycleNode):
         if lost := self.recent_lost.counts(now):
             level = max(level, DiagnosticStatus.WARN)
             reasons.append(f"frames lost in transport in the last {window:g} s: "
-                           + ", ".join(f"{t} {n}" for t, n in sorted(lost.items())))
+                           + ", ".join(f"{t} {n}" for t, n in sorted(lost.items()))
+                           + f" ({LOST_HINT})")
         if errors := self.recent_errors.counts(now).get("worker"):
             level = max(level, DiagnosticStatus.WARN)
             reasons.append(f"{errors} failed inference steps in the last {window:g} s")

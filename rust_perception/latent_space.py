@@ -95,6 +95,31 @@ def _yaw(cam2world: np.ndarray) -> np.ndarray:
     return np.arctan2(forward[..., 1], forward[..., 0])
 
 
+def relative_pose(target_c2w: np.ndarray, first_c2w: np.ndarray) -> dict[str, np.ndarray]:
+    """What a latent pose should let one read out linearly: the target camera's position in the
+    first input camera's frame (x right, y down, z forward) and cos / sin of the relative yaw —
+    a wrapped angle itself has no linear relation to anything (issue 13)."""
+    t, f = np.asarray(target_c2w, np.float64), np.asarray(first_c2w, np.float64)
+    position = np.einsum("nji,nj->ni", f[:, :3, :3], t[:, :3, 3] - f[:, :3, 3])
+    yaw = _wrap(_yaw(t) - _yaw(f))
+    return {"x": position[:, 0], "y": position[:, 1], "z": position[:, 2], "cos_yaw": np.cos(yaw), "sin_yaw": np.sin(yaw)}
+
+
+def linear_probe(train_latents: np.ndarray, train_values: dict[str, np.ndarray], test_latents: np.ndarray,
+                 test_values: dict[str, np.ndarray]) -> dict[str, float]:
+    """R² on test latents of an affine least-squares map from latents to each value, fitted on the
+    train latents: how much of it the latent carries, readable without knowing the basis."""
+    fit = np.linalg.lstsq(np.c_[train_latents, np.ones(len(train_latents))],
+                          np.stack([train_values[k] for k in train_values], 1), rcond=None)[0]
+    pred = np.c_[test_latents, np.ones(len(test_latents))] @ fit
+    r2 = {}
+    for i, name in enumerate(train_values):
+        truth = np.asarray(test_values[name], np.float64)
+        total = ((truth - truth.mean()) ** 2).sum()
+        r2[name] = float(1 - ((pred[:, i] - truth) ** 2).sum() / total) if total > 0 else 0.0
+    return r2
+
+
 def camera_attributes(kind: str, target_c2w: np.ndarray, first_c2w: np.ndarray,
                       target_camera: np.ndarray | None = None, first_camera: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Ground-truth attributes of target cameras (N, 4, 4) relative to the first input camera (N, 4, 4).

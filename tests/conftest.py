@@ -73,7 +73,7 @@ def model_dir(dome_dir, tmp_path_factory):
     through the command-line tools as a user would."""
     root = tmp_path_factory.mktemp("model")
     run = train_tiny_rust(dome_dir, root / "run", heads=True)
-    result = run_cli("analyze_latent.py", "--run", str(run), "--samples", "4")
+    result = run_cli("analyze_latent.py", "--run", str(run), "--samples", "4", "--probe-samples", "8")
     assert result.returncode == 0, result.stderr
     result = run_cli("export.py", "--run", str(run), "--out", str(root / "model"))
     assert result.returncode == 0, result.stderr

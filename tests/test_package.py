@@ -24,11 +24,27 @@ def test_package_xml_is_ament_python_format_3():
 
 def test_setup_installs_marker_package_xml_and_pins_torch():
     setup = (ROOT / "setup.py").read_text()
-    for needle in ("resource/{PACKAGE}", "package.xml", "launch/*.py", "config/*.yaml", "console_scripts"):
+    for needle in ("resource/{PACKAGE}", "package.xml", "launch/*.py", "config/*.yaml", "config/*.xml", "console_scripts"):
         assert needle in setup
     pins = (ROOT / "constraints" / "ci.txt").read_text()  # requirements*.txt hold ranges (tests/test_install.py)
     assert re.search(r"^torch==\d", pins, re.M), "torch must be pinned for CI (a bare torch pulls CUDA builds)"
     assert (ROOT / "setup.cfg").read_text().count("$base/lib/rust_perception") == 2
+
+
+def test_fast_dds_profile_gives_publishers_room_for_large_images():
+    """The profile docs/node.md tells camera drivers to use: a default participant profile whose
+    shared-memory segment holds 6 cameras' 1280×720 rgb8 frames (Fast DDS's 512 KiB does not hold
+    one 640×480 frame), with UDP kept for other machines."""
+    ns = {"f": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
+    root = ET.parse(ROOT / "config" / "fastdds_large_images.xml").getroot()
+    transports = {t.findtext("f:transport_id", namespaces=ns): t for t in root.findall(".//f:transport_descriptor", ns)}
+    participant = root.find("f:participant", ns)
+    assert participant.get("is_default_profile") == "true"
+    assert participant.findtext("f:rtps/f:useBuiltinTransports", namespaces=ns) == "false"
+    used = [t.text for t in participant.findall("f:rtps/f:userTransports/f:transport_id", ns)]
+    assert sorted(transports[t].findtext("f:type", namespaces=ns) for t in used) == ["SHM", "UDPv4"]
+    shm = next(transports[t] for t in used if transports[t].findtext("f:type", namespaces=ns) == "SHM")
+    assert int(shm.findtext("f:segment_size", namespaces=ns)) >= 6 * 1280 * 720 * 3
 
 
 def test_readme_starts_with_two_commands_and_ci_runs_the_test_one():

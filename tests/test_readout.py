@@ -11,7 +11,7 @@ from transforms3d.euler import euler2mat
 
 from rust_perception.geometry import similarity_transform
 from rust_perception.latent_space import (camera_attributes, component_meanings, correlation_table, fit_pca,
-                                          motion_latent)
+                                          linear_probe, motion_latent, relative_pose)
 from rust_perception.metrics import confusion_matrix, iou_per_class, mean_iou, r2_score
 from rust_perception.model.heads import rotation_error_deg, rotation_from_6d, rotation_to_6d
 from rust_perception.training.checkpoint import list_checkpoints
@@ -52,6 +52,23 @@ def test_camera_attributes_relative_to_the_first_input():
     assert a["distance"][0] == pytest.approx(np.sqrt(89) - np.sqrt(40))
     s = camera_attributes("street", target, first, np.array([1]), np.array([5]))
     assert s["position"][0] == pytest.approx(-6.0) and s["camera"][0] == 2
+
+
+def test_relative_pose_is_in_the_first_camera_frame_and_the_linear_probe_reads_what_the_latent_carries():
+    first, target = np.eye(4)[None].copy(), np.eye(4)[None].copy()
+    first[0, :3, :3] = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]])  # looks along +x, right = −y, down = −z
+    target[0, :3, :3] = euler2mat(0, 0, np.pi / 2) @ first[0, :3, :3]
+    first[0, :3, 3], target[0, :3, 3] = [6, 0, 2], [6, -1, 5]  # 1 m to the first camera's right, 3 m up
+    rel = relative_pose(target, first)
+    assert [rel[k][0] for k in ("x", "y", "z")] == pytest.approx([1.0, -3.0, 0.0])
+    assert rel["cos_yaw"][0] == pytest.approx(0.0, abs=1e-12) and rel["sin_yaw"][0] == pytest.approx(1.0)
+    rng = np.random.default_rng(2)
+    yaw = rng.uniform(-np.pi, np.pi, 600)
+    values = {"cos_yaw": np.cos(yaw), "sin_yaw": np.sin(yaw), "noise": rng.normal(size=600)}
+    latents = np.c_[np.cos(yaw), np.sin(yaw), yaw, rng.normal(size=(600, 5))] @ rng.normal(size=(8, 8))  # mixed
+    r2 = linear_probe(latents[:400], {k: v[:400] for k, v in values.items()}, latents[400:],
+                      {k: v[400:] for k, v in values.items()})
+    assert r2["cos_yaw"] > 0.999 and r2["sin_yaw"] > 0.999 and r2["noise"] < 0.1  # held out: no fit to noise
 
 
 def test_similarity_alignment_recovers_scale_rotation_translation():
@@ -110,12 +127,14 @@ def test_head_training_leaves_the_base_model_bit_for_bit_unchanged(rust_run, hea
 
 
 def test_analyze_latent_writes_basis_figures_and_results(rust_run):
-    result = run_cli("analyze_latent.py", "--run", str(rust_run), "--samples", "6")
+    result = run_cli("analyze_latent.py", "--run", str(rust_run), "--samples", "6", "--probe-samples", "8")
     assert result.returncode == 0, result.stderr
     basis = json.loads((rust_run / "latent_space.json").read_text())
     assert len(basis["pca"]["components"]) == 8 and basis["kind"] == "dome"
     results = json.loads((rust_run / "latent" / "results.json").read_text())
     assert results["latents"] == 18 and set(results["pearson_r"]) == {"height", "distance", "yaw"}
+    probe = results["linear_probe_r2"]
+    assert set(probe) == {"x", "y", "z", "cos_yaw", "sin_yaw"} and all(r <= 1.0 for r in probe.values())
     for name in ("scatter.png", "traversal.png"):
         assert (rust_run / "latent" / name).stat().st_size > 1000
 

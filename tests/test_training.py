@@ -229,3 +229,25 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint(dome_di
     assert again.returncode == 0, again.stderr
     assert resumed_from(again.stdout) == 2
     assert [p.name for p in list_checkpoints(checkpoints)] == ["step_0000002.pt", "step_0000004.pt", "step_0000006.pt"]
+
+
+def test_unseen_supervision_covers_only_the_half_the_pose_estimator_did_not_see():
+    from rust_perception.model.config import ModelConfig
+    from rust_perception.training.steps import sample_generators, training_inputs
+
+    eye = torch.eye(4).expand(8, 3, 4, 4)
+    batch = {"target_images": torch.rand(8, 3, 3, 32, 32), "input_cam2world": eye, "target_cam2world": eye,
+             "input_intrinsics": eye[..., :3, :3], "target_intrinsics": eye[..., :3, :3]}
+    for variant, supervision in (("rust", "unseen"), ("rust", "full"), ("srt", "unseen")):
+        cfg = ModelConfig(variant=variant, image_size=32, pose_supervision=supervision)
+        uv, right, *_, truth = training_inputs(batch, cfg, 256, 0.0, 0.0, sample_generators(0, 3, range(8)))
+        in_right_half = uv[..., 0] >= 16
+        assert right.any() and (~right).any() and uv[..., 1].max() > 16 > uv[..., 1].min()
+        if variant == "rust" and supervision == "unseen":  # the other half, and all of it over the rays
+            assert (in_right_half == ~right[..., None]).all() and uv[..., 0].min() == 0 and uv[..., 0].max() == 31
+        else:  # both halves of every target (posed variants have no Pose Estimator)
+            assert in_right_half.any(-1).all() and (~in_right_half).any(-1).all()
+        assert torch.equal(truth, batch["target_images"][torch.arange(8)[:, None, None], torch.arange(3)[None, :, None], :,
+                                                          uv[..., 1].long(), uv[..., 0].long()])
+    with pytest.raises(UserError, match="pose_supervision=.half. is not allowed"):
+        ModelConfig(pose_supervision="half")

@@ -1,7 +1,9 @@
 """`analyze_latent`: what RUST's latent poses encode (paper §4.2, Figs. 5/8) — PCA of the latent
 poses of held-out targets, Pearson r of each component with camera attributes relative to the
-first input camera, a 3-D scatter, traversal renders along the top components, and the PCA basis
-with the component meanings saved in the run (RUN/latent_space.json) for the node's queries."""
+first input camera, a linear probe (fitted on training scenes, R² on held-out ones) from the latent
+to the relative camera position and cos / sin of the relative yaw, a 3-D scatter, traversal
+renders along the top components, and the PCA basis with the component meanings saved in the run
+(RUN/latent_space.json) for the node's queries."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ def parser() -> ArgumentParser:
     p.add_argument("--samples", type=int, default=500,
                    help="held-out (scene, view draw) samples, 3 targets each (default 500; scenes are revisited "
                         "with new view draws when the split has fewer)")
+    p.add_argument("--probe-samples", type=int, default=1500,
+                   help="training (scene, view draw) samples the linear probe is fitted on (default 1500)")
     p.add_argument("--min-r", type=float, default=0.5, help="|r| a component needs to be given a meaning (default 0.5)")
     p.add_argument("--out", type=Path, help="figures and results (default RUN/latent)")
     return p
@@ -28,12 +32,12 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.samples < 2:
-        parser().error("--samples must be >= 2")
+    if args.samples < 2 or args.probe_samples < 4:
+        parser().error("--samples must be >= 2 and --probe-samples >= 4")
     from ..data.store import MultiViewDataset
     from ..errors import UserError
     from ..io import write_json
-    from ..latent_space import component_meanings, correlation_table, fit_pca
+    from ..latent_space import component_meanings, correlation_table, fit_pca, linear_probe
     from ..training.latent_analysis import LATENT_FILE, collect_latents, scatter_figure, traversal, traversal_figure
     from ..training.steps import held_out_batches
     from ..training.trainer import load_model
@@ -48,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     if not ds.store.has("cam2world"):
         raise UserError(f"{data} has no camera poses (a recording); the analysis relates latents to them")
     kind = ds.store.manifest["kind"]
-    latents, attributes = collect_latents(model, ds, kind, args.samples)
+    latents, attributes, relative = collect_latents(model, ds, kind, args.samples)
+    train = MultiViewDataset(data, "train", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 2)
+    train_latents, _, train_relative = collect_latents(model, train, kind, args.probe_samples)
+    probe = linear_probe(train_latents, train_relative, latents, relative)
     pca = fit_pca(latents)
     coords = pca.project(latents)
     table = correlation_table(coords, attributes)
@@ -65,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"run": str(args.run), "step": step, "kind": kind, "samples": args.samples, "latents": len(latents),
                "scenes": len(ds), "explained_variance": [round(float(v), 4) for v in pca.explained],
                "pearson_r": {k: [round(r, 4) for r in v] for k, v in table.items()},
+               "linear_probe_r2": {k: round(v, 4) for k, v in probe.items()}, "probe_samples": args.probe_samples,
                "meanings": meanings, "figures": [str(scatter), str(strip)], "basis": str(args.run / LATENT_FILE)}
     write_json(out / "results.json", summary)
-    print(json.dumps({k: summary[k] for k in ("latents", "explained_variance", "meanings")}))
+    print(json.dumps({k: summary[k] for k in ("latents", "explained_variance", "linear_probe_r2", "meanings")}))
     return 0
 
 

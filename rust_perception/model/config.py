@@ -9,6 +9,7 @@ from ..config import require
 
 VARIANTS = ("rust", "srt", "upsrt")
 POSE_HALVES = ("random", "left", "right")
+POSE_SUPERVISION = ("full", "unseen")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class ModelConfig:
     # token, or concatenated to every pixel's RGB before the CNN (the SRT paper)
     # ablation switches (paper Tab. 1 right)
     pose_half: str = "random"  # half of the target fed to the Pose Estimator during training
+    pose_supervision: str = "full"  # pixels a RUST target's loss covers: full (the paper) or only the
+    # half its Pose Estimator did not see, so the latent pose cannot carry the seen half's content
     pose_grad_scale: float = 0.2  # gradients into and through the Pose Estimator are scaled by this
     pose_stop_gradient: bool = False  # cut gradients from the Pose Estimator into the SLSR
     pose_slsr: bool = True  # cross-attention into the first view's SLSR tokens
@@ -47,6 +50,8 @@ class ModelConfig:
         require(self.variant in VARIANTS, f"variant={self.variant!r} is not allowed (choose from {', '.join(VARIANTS)})")
         require(self.pose_half in POSE_HALVES,
                 f"pose_half={self.pose_half!r} is not allowed (choose from {', '.join(POSE_HALVES)})")
+        require(self.pose_supervision in POSE_SUPERVISION, f"pose_supervision={self.pose_supervision!r} is not allowed "
+                f"(choose from {', '.join(POSE_SUPERVISION)})")
         require(self.patch_size in (2, 4, 8), f"patch_size={self.patch_size} is not allowed (choose from 2, 4, 8)")
         require(self.image_size % (2 * self.patch_size) == 0 and self.image_size >= 2 * self.patch_size,
                 f"image_size={self.image_size} is not allowed (must be a multiple of {2 * self.patch_size}: "

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..latent_space import PCA, camera_attributes
+from ..latent_space import PCA, camera_attributes, relative_pose
 from ..model.scene_model import SceneModel, pixel_grid
 
 LATENT_FILE = "latent_space.json"  # in the run directory: PCA basis + component meanings (the node reads it)
@@ -19,11 +19,12 @@ LATENT_FILE = "latent_space.json"  # in the run directory: PCA basis + component
 def collect_latents(model: SceneModel, dataset, kind: str, samples: int, batch_size: int = 16, progress: bool = True):
     """Latent poses (S·M, D) of every target of `samples` held-out (scene, view draw) pairs —
     scenes are revisited with new view draws when the split has fewer — with the Pose Estimator
-    fed left halves, and their camera attributes relative to the first input camera."""
+    fed left halves, their camera attributes relative to the first input camera, and their
+    `relative_pose` (the linear probe's targets)."""
     if model.cfg.variant != "rust":
         raise ValueError(f"latent poses exist only for rust runs, not {model.cfg.variant}")
     items = [(i % len(dataset), i // len(dataset)) for i in range(samples)]
-    latents, attrs = [], []
+    latents, attrs, relative = [], [], []
     for start in tqdm(range(0, len(items), batch_size), desc="latent poses", unit="batch", disable=not progress):
         rows = [dataset[it] for it in items[start : start + batch_size]]
         batch = {k: torch.stack([r[k] for r in rows]) for k in rows[0]}
@@ -34,7 +35,9 @@ def collect_latents(model: SceneModel, dataset, kind: str, samples: int, batch_s
         first_cam = batch["input_rig_camera"][:, :1].expand(-1, m).flatten()
         attrs.append(camera_attributes(kind, batch["target_cam2world"].flatten(0, 1).numpy(), first.numpy(),
                                        batch["target_rig_camera"].flatten().numpy(), first_cam.numpy()))
-    return torch.cat(latents).float().numpy(), {k: np.concatenate([a[k] for a in attrs]) for k in attrs[0]}
+        relative.append(relative_pose(batch["target_cam2world"].flatten(0, 1).numpy(), first.numpy()))
+    join = lambda parts: {k: np.concatenate([a[k] for a in parts]) for k in parts[0]}  # noqa: E731
+    return torch.cat(latents).float().numpy(), join(attrs), join(relative)
 
 
 @torch.no_grad()
