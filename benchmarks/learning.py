@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, Results  # noqa: E402
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from rust_perception.config import load_config, to_dict  # noqa: E402
@@ -63,7 +64,10 @@ CRITERIA = {
 
 
 def overrides(variant: str, steps: int | None) -> list[str]:
-    return [f"model.variant={variant}", "threads=1"] + ([f"steps={steps}"] if steps else [])
+    """RUST's loss covers only the half its Pose Estimator did not see (docs/learning.md: with the
+    paper's whole-target loss its latent carried the seen half's content)."""
+    rust = ["model.pose_supervision=unseen"] if variant == "rust" else []
+    return [f"model.variant={variant}", "threads=1", *rust] + ([f"steps={steps}"] if steps else [])
 
 
 def init_diagnostics(cfg, variants: list[str]) -> dict:
@@ -134,6 +138,39 @@ def latent_readout(run: Path) -> dict:
     train_latents, _, train_pose = collect_latents(model, split("train", cfg.seed + 2), "dome", 1500, progress=False)
     r2 = linear_probe(train_latents, train_pose, test_latents, test_pose)
     return {"step": step, "r2": {k: round(v, 3) for k, v in r2.items()}}
+
+
+@torch.no_grad()
+def by_seen_half(runs: dict[str, Path]) -> dict:
+    """Pooled PSNR of each run's scored right halves split by what RUST's Pose Estimator sees: a
+    left half with object pixels, or plain ground and sky only — where the target's pose, and so
+    where its objects are, cannot be read from what it sees, while SRT is given the pose."""
+    from rust_perception.training.scoring import object_and_ground_ids
+    from rust_perception.training.steps import render_targets
+    from rust_perception.training.trainer import load_model
+
+    se, pixels, share = {}, {}, None
+    for name, run in runs.items():
+        cfg, model, _ = load_model(run)
+        ds = MultiViewDataset(ROOT / cfg.dataset, "test", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 1)
+        objects, _ = object_and_ground_ids(ds.store.manifest.get("kind"))
+        sums = {True: 0.0, False: 0.0}
+        counts = {True: 0, False: 0}
+        for batch in held_out_batches(ds, cfg.eval_scenes, cfg.batch_size):
+            b, m, _, h, w = batch["target_images"].shape
+            rgb = render_targets(model, batch, right_half_pixels(b, m, h))
+            truth = batch["target_images"][..., w // 2:].permute(0, 1, 3, 4, 2).reshape(b, m, -1, 3)
+            err = ((rgb - truth) ** 2).mean((-1, -2))  # (B, M)
+            seen = torch.isin(batch["target_labels"][..., : w // 2], torch.tensor(objects)).flatten(2).any(-1)
+            for key in (True, False):
+                sums[key] += float(err[seen == key].sum())
+                counts[key] += int((seen == key).sum())
+        se[name], pixels[name] = sums, counts
+        share = counts[False] / (counts[True] + counts[False])
+    psnr = lambda total, n: round(-10 * float(np.log10(total / n)), 2) if n else None  # noqa: E731
+    return {"targets_seeing_no_object": round(share, 3),
+            **{name: {"objects_seen": psnr(se[name][True], pixels[name][True]),
+                      "no_object_seen": psnr(se[name][False], pixels[name][False])} for name in runs}}
 
 
 def score(runs: list[Path], cfg, results: Results) -> None:
@@ -265,6 +302,8 @@ def main() -> int:
                 child.wait()
     if "rust" in args.variants and (args.work / "rust" / "checkpoints").is_dir():
         results.set(latent_probe=latent_readout(args.work / "rust"))
+    if all((args.work / v / "checkpoints").is_dir() for v in ("srt", "rust")):
+        results.set(by_seen_half=by_seen_half({v: args.work / v for v in ("srt", "rust")}))
     failed = [v for v, c in zip(args.variants, children) if c.returncode]
     if failed:
         print(f"training failed for {failed}: see {args.work.parent}/learning_<variant>.log", file=sys.stderr)

@@ -194,6 +194,12 @@ def learning(d: dict) -> str:
                  "probe fitted on training scenes — target camera position in the first input camera's frame x / y / z "
                  + " / ".join(f"{probe['r2'][k]:.2f}" for k in ("x", "y", "z")) + ", relative yaw cos / sin "
                  + " / ".join(f"{probe['r2'][k]:.2f}" for k in ("cos_yaw", "sin_yaw")) + "."]
+    if split := d.get("by_seen_half"):
+        rows += ["", f"Where the Pose Estimator's half shows no object ({100 * split['targets_seeing_no_object']:.0f} % of "
+                 "the targets: plain ground and sky only, so the pose cannot be read from it) and where it shows one, "
+                 "pooled PSNR of the scored halves: "
+                 + "; ".join(f"{v.upper()} {split[v]['no_object_seen']} / {split[v]['objects_seen']} dB"
+                             for v in ("srt", "rust") if v in split) + "."]
     init = d.get("init") or {}
     if init:
         rows += ["", "At initialisation (share of the SLSR's variance across scenes from the images, real / random "
@@ -211,8 +217,9 @@ def learning(d: dict) -> str:
                  + (" / ".join(f"{p['latent_probe']['r2'][k]:.2f}" for k in ("y", "cos_yaw", "sin_yaw"))
                     if "latent_probe" in p else "–") + " |" for p in d["probes"]]
     m = d["machine"]
-    rows += ["", f"Measured on {m.get('cpu_model', '?')} ({m.get('cpu_capability', '?')}, bf16 "
-             f"{'fast' if m.get('bf16_fast') else 'slow'}), one core per model, started {m['date']}."]
+    rows += ["", f"Collected on {m.get('cpu_model', '?')} ({m.get('cpu_capability', '?')}, bf16 "
+             f"{'fast' if m.get('bf16_fast') else 'slow'}) at {m['date']}; the runs span sessions and machines "
+             "(each run's speed is in its log, `learning_runs/<variant>/metrics.jsonl`)."]
     return "\n".join(rows)
 
 

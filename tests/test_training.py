@@ -12,6 +12,7 @@ import time
 
 import pytest
 import torch
+import yaml
 
 from rust_perception.errors import UserError
 from rust_perception.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
@@ -87,6 +88,17 @@ def test_run_dir_started_with_other_settings_is_refused(dome_dir, tmp_path):
     Trainer(tiny(dome_dir, "steps=1", "eval_every=1"), tmp_path / "run", progress=False).train()
     with pytest.raises(UserError, match="was started with lr="):
         Trainer(tiny(dome_dir, "steps=1", "lr=0.1"), tmp_path / "run", progress=False)
+
+
+def test_a_run_started_before_a_setting_existed_resumes_with_its_default(dome_dir, tmp_path):
+    run = tmp_path / "run"
+    Trainer(tiny(dome_dir, "steps=1", "eval_every=1"), run, progress=False).train()
+    old = yaml.safe_load((run / "config.yaml").read_text())
+    del old["model"]["pose_supervision"]  # as written before the setting was added
+    (run / "config.yaml").write_text(yaml.safe_dump(old))
+    assert Trainer(tiny(dome_dir, "steps=2", "eval_every=1"), run, progress=False).step == 1
+    with pytest.raises(UserError, match="was started with model.pose_supervision='full', not 'unseen'"):
+        Trainer(tiny(dome_dir, "steps=2", "model.pose_supervision=unseen"), run, progress=False)
 
 
 def test_lr_schedule_constant_then_cosine_from_decay_start(dome_dir):

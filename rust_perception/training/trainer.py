@@ -199,6 +199,10 @@ class Trainer:
         mine = to_dict(self.cfg)
         if path.is_file():
             theirs = yaml.safe_load(path.read_text()) or {}
+            try:  # settings added since the run started take their defaults, which the run had
+                theirs = to_dict(from_dict(TrainConfig, theirs))
+            except UserError:
+                pass  # not a valid config any more: the comparison names what differs
             free = dict.fromkeys(("steps", *SCHEDULE), None)
             diff = _first_difference({**mine, **free}, {**theirs, **free})
             if diff:
