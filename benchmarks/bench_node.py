@@ -240,6 +240,8 @@ def main() -> int:
         if not re.fullmatch(r"[1-9]\d*x[1-9]\d*", size):
             parser.error(f"--input-sizes: {size!r} is not WIDTHxHEIGHT (e.g. 640x480)")
     profile = None if args.dds_profile == "none" else Path(args.dds_profile)
+    if profile is not None and not profile.is_absolute() and not profile.is_file():
+        profile = ROOT / profile  # the default, from any working directory
     if profile is not None and not profile.is_file():
         parser.error(f"--dds-profile: {profile} is not a file")
     if profile is not None and args.transport != "default":

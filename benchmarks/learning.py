@@ -127,16 +127,13 @@ def latent_readout(run: Path) -> dict:
     """What RUST's latent poses carry: R² on held-out targets of a linear probe, fitted on training
     scenes, from the latent to the target camera's position in the first input camera's frame and
     to cos / sin of the relative yaw (latent_space.linear_probe)."""
-    from rust_perception.latent_space import linear_probe
-    from rust_perception.training.latent_analysis import collect_latents
+    from rust_perception.training.latent_analysis import collect_latents, probe_relative_pose
     from rust_perception.training.trainer import load_model
 
     cfg, model, step = load_model(run)
-    split = lambda name, seed: MultiViewDataset(ROOT / cfg.dataset, name, cfg.model.num_inputs, cfg.num_targets,  # noqa: E731
-                                                seed=seed)
-    test_latents, _, test_pose = collect_latents(model, split("test", cfg.seed + 1), "dome", cfg.eval_scenes, progress=False)
-    train_latents, _, train_pose = collect_latents(model, split("train", cfg.seed + 2), "dome", 1500, progress=False)
-    r2 = linear_probe(train_latents, train_pose, test_latents, test_pose)
+    test = MultiViewDataset(ROOT / cfg.dataset, "test", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 1)
+    latents, _, relative = collect_latents(model, test, "dome", cfg.eval_scenes, progress=False)
+    r2 = probe_relative_pose(model, ROOT / cfg.dataset, cfg, "dome", latents, relative, 1500)
     return {"step": step, "r2": {k: round(v, 3) for k, v in r2.items()}}
 
 

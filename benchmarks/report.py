@@ -191,14 +191,14 @@ def learning(d: dict) -> str:
                              for k, ok in crit.items() if k != "at_steps") + "."]
     if probe := d.get("latent_probe"):
         rows += ["", f"What RUST's latent pose carries (step {probe['step']}): R² on the held-out targets of a linear "
-                 "probe fitted on training scenes — target camera position in the first input camera's frame x / y / z "
+                 "probe fitted on training scenes — target camera position in the first input camera's frame x (right) / y (down) / z (forward) "
                  + " / ".join(f"{probe['r2'][k]:.2f}" for k in ("x", "y", "z")) + ", relative yaw cos / sin "
                  + " / ".join(f"{probe['r2'][k]:.2f}" for k in ("cos_yaw", "sin_yaw")) + "."]
     if split := d.get("by_seen_half"):
         rows += ["", f"Where the Pose Estimator's half shows no object ({100 * split['targets_seeing_no_object']:.0f} % of "
                  "the targets: plain ground and sky only, so the pose cannot be read from it) and where it shows one, "
                  "pooled PSNR of the scored halves: "
-                 + "; ".join(f"{v.upper()} {split[v]['no_object_seen']} / {split[v]['objects_seen']} dB"
+                 + "; ".join(f"{v.upper()} {split[v]['no_object_seen']:.2f} / {split[v]['objects_seen']:.2f} dB"
                              for v in ("srt", "rust") if v in split) + "."]
     init = d.get("init") or {}
     if init:
@@ -210,7 +210,7 @@ def learning(d: dict) -> str:
                              for v, r in init.items()) + "."]
     if d.get("probes"):
         rows += ["", "Probes (one lever each, the same held-out targets; settings that differ from the run above):", "",
-                 "| run | step | changed | pooled / object / at another pose (dB) | latent probe R² height (y) / "
+                 "| run | step | changed | pooled / object / at another pose (dB) | latent probe R² y (down) / "
                  "cos / sin yaw |", "|---|---|---|---|---|"]
         rows += [f"| {p['run']} | {p['step']} | {', '.join(f'{k}={v}' for k, v in p['changed'].items())} | "
                  f"{p['pooled_psnr']:.2f} / {p['object_psnr']:.2f} / {p.get('swapped_pose_pooled_psnr', '–')} | "

@@ -49,9 +49,10 @@ from .naming import camera_info_topic, camera_name
 from .outputs import OUTPUTS, Adapter
 
 # the usual cause of lost large images on one machine, and its fix (docs/node.md "Large images")
-LOST_HINT = ("images larger than the publisher's Fast DDS shared-memory segment (512 KiB by default) are dropped: "
-             "start the camera drivers with FASTRTPS_DEFAULT_PROFILES_FILE=<share>/rust_perception/config/"
-             "fastdds_large_images.xml, or use input_qos reliable")
+LOST_HINT = ("most images larger than the publisher's Fast DDS shared-memory segment (512 KiB by default) are "
+             "dropped: start the camera drivers with FASTRTPS_DEFAULT_PROFILES_FILE (Fast DDS 2.x) or "
+             "FASTDDS_DEFAULT_PROFILES_FILE (3.x) set to <share>/rust_perception/config/fastdds_large_images.xml, "
+             "or use input_qos reliable on both sides")
 IMAGE_TYPES = {False: "sensor_msgs/msg/Image", True: "sensor_msgs/msg/CompressedImage"}  # by "/compressed"
 QOS = {"sensor_data": qos_profile_sensor_data, "default": qos_profile_system_default,
        "reliable": QoSProfile(depth=10)}

@@ -134,7 +134,7 @@ def test_analyze_latent_writes_basis_figures_and_results(rust_run):
     results = json.loads((rust_run / "latent" / "results.json").read_text())
     assert results["latents"] == 18 and set(results["pearson_r"]) == {"height", "distance", "yaw"}
     probe = results["linear_probe_r2"]
-    assert set(probe) == {"x", "y", "z", "cos_yaw", "sin_yaw"} and all(r <= 1.0 for r in probe.values())
+    assert set(probe) == {"x", "y", "z", "cos_yaw", "sin_yaw"} and all(np.isfinite(list(probe.values())))
     for name in ("scatter.png", "traversal.png"):
         assert (rust_run / "latent" / name).stat().st_size > 1000
 

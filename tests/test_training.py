@@ -96,7 +96,7 @@ def test_a_run_started_before_a_setting_existed_resumes_with_its_default(dome_di
     old = yaml.safe_load((run / "config.yaml").read_text())
     del old["model"]["pose_supervision"]  # as written before the setting was added
     (run / "config.yaml").write_text(yaml.safe_dump(old))
-    assert Trainer(tiny(dome_dir, "steps=2", "eval_every=1"), run, progress=False).step == 1
+    assert Trainer(tiny(dome_dir, "steps=2", "eval_every=1", "threads=1"), run, progress=False).step == 1  # threads: free
     with pytest.raises(UserError, match="was started with model.pose_supervision='full', not 'unseen'"):
         Trainer(tiny(dome_dir, "steps=2", "model.pose_supervision=unseen"), run, progress=False)
 
@@ -250,16 +250,20 @@ def test_unseen_supervision_covers_only_the_half_the_pose_estimator_did_not_see(
     eye = torch.eye(4).expand(8, 3, 4, 4)
     batch = {"target_images": torch.rand(8, 3, 3, 32, 32), "input_cam2world": eye, "target_cam2world": eye,
              "input_intrinsics": eye[..., :3, :3], "target_intrinsics": eye[..., :3, :3]}
-    for variant, supervision in (("rust", "unseen"), ("rust", "full"), ("srt", "unseen")):
+    for variant, supervision in (("rust", "unseen"), ("rust", "full"), ("srt", "full")):
         cfg = ModelConfig(variant=variant, image_size=32, pose_supervision=supervision)
         uv, right, *_, truth = training_inputs(batch, cfg, 256, 0.0, 0.0, sample_generators(0, 3, range(8)))
         in_right_half = uv[..., 0] >= 16
         assert right.any() and (~right).any() and uv[..., 1].max() > 16 > uv[..., 1].min()
         if variant == "rust" and supervision == "unseen":  # the other half, and all of it over the rays
             assert (in_right_half == ~right[..., None]).all() and uv[..., 0].min() == 0 and uv[..., 0].max() == 31
-        else:  # both halves of every target (posed variants have no Pose Estimator)
+        else:  # both halves of every target (posed variants have no Pose Estimator), drawn as before the switch
             assert in_right_half.any(-1).all() and (~in_right_half).any(-1).all()
+            flat = torch.stack([torch.randint(0, 32 * 32, (3, 256), generator=g) for g in sample_generators(0, 3, range(8))])
+            assert torch.equal(uv, torch.stack([flat % 32, flat // 32], -1).float())
         assert torch.equal(truth, batch["target_images"][torch.arange(8)[:, None, None], torch.arange(3)[None, :, None], :,
                                                           uv[..., 1].long(), uv[..., 0].long()])
     with pytest.raises(UserError, match="pose_supervision=.half. is not allowed"):
         ModelConfig(pose_supervision="half")
+    with pytest.raises(UserError, match="pose_supervision='unseen' is only for variant rust"):
+        ModelConfig(variant="srt", pose_supervision="unseen")

@@ -24,7 +24,8 @@ def parser() -> ArgumentParser:
                    help="held-out (scene, view draw) samples, 3 targets each (default 500; scenes are revisited "
                         "with new view draws when the split has fewer)")
     p.add_argument("--probe-samples", type=int, default=1500,
-                   help="training (scene, view draw) samples the linear probe is fitted on (default 1500)")
+                   help="training (scene, view draw) samples the linear probe is fitted on (default 1500; "
+                        "no probe when the data has no training split)")
     p.add_argument("--min-r", type=float, default=0.5, help="|r| a component needs to be given a meaning (default 0.5)")
     p.add_argument("--out", type=Path, help="figures and results (default RUN/latent)")
     return p
@@ -37,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..data.store import MultiViewDataset
     from ..errors import UserError
     from ..io import write_json
-    from ..latent_space import component_meanings, correlation_table, fit_pca, linear_probe
-    from ..training.latent_analysis import LATENT_FILE, collect_latents, scatter_figure, traversal, traversal_figure
+    from ..latent_space import component_meanings, correlation_table, fit_pca
+    from ..training.latent_analysis import (LATENT_FILE, collect_latents, probe_relative_pose, scatter_figure,
+                                            traversal, traversal_figure)
     from ..training.steps import held_out_batches
     from ..training.trainer import load_model
 
@@ -53,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"{data} has no camera poses (a recording); the analysis relates latents to them")
     kind = ds.store.manifest["kind"]
     latents, attributes, relative = collect_latents(model, ds, kind, args.samples)
-    train = MultiViewDataset(data, "train", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 2)
-    train_latents, _, train_relative = collect_latents(model, train, kind, args.probe_samples)
-    probe = linear_probe(train_latents, train_relative, latents, relative)
+    probe = probe_relative_pose(model, data, cfg, kind, latents, relative, args.probe_samples)
     pca = fit_pca(latents)
     coords = pca.project(latents)
     table = correlation_table(coords, attributes)

@@ -104,7 +104,7 @@ def readout_and_export(args, run_dir: Path) -> dict:
     from ..training.trainer import read_run_config
     from .analyze_latent import main as analyze
 
-    analyze(["--run", str(run_dir), "--samples", "40"])
+    analyze(["--run", str(run_dir), "--samples", "40", "--probe-samples", "120"])
     heads = {h: train_head(run_dir, h, steps=args.head_steps, batch_size=4, rays=128, progress=not args.quiet)
              for h in ("epe", "segmentation")}
     model_dir = args.out / "model"

@@ -52,6 +52,9 @@ class ModelConfig:
                 f"pose_half={self.pose_half!r} is not allowed (choose from {', '.join(POSE_HALVES)})")
         require(self.pose_supervision in POSE_SUPERVISION, f"pose_supervision={self.pose_supervision!r} is not allowed "
                 f"(choose from {', '.join(POSE_SUPERVISION)})")
+        require(self.pose_supervision == "full" or self.variant == "rust",
+                f"pose_supervision={self.pose_supervision!r} is only for variant rust (the posed variants have no "
+                "Pose Estimator)")
         require(self.patch_size in (2, 4, 8), f"patch_size={self.patch_size} is not allowed (choose from 2, 4, 8)")
         require(self.image_size % (2 * self.patch_size) == 0 and self.image_size >= 2 * self.patch_size,
                 f"image_size={self.image_size} is not allowed (must be a multiple of {2 * self.patch_size}: "

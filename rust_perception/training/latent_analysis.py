@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..latent_space import PCA, camera_attributes, relative_pose
+from ..latent_space import PCA, camera_attributes, linear_probe, relative_pose
 from ..model.scene_model import SceneModel, pixel_grid
 
 LATENT_FILE = "latent_space.json"  # in the run directory: PCA basis + component meanings (the node reads it)
@@ -38,6 +38,19 @@ def collect_latents(model: SceneModel, dataset, kind: str, samples: int, batch_s
         relative.append(relative_pose(batch["target_cam2world"].flatten(0, 1).numpy(), first.numpy()))
     join = lambda parts: {k: np.concatenate([a[k] for a in parts]) for k in parts[0]}  # noqa: E731
     return torch.cat(latents).float().numpy(), join(attrs), join(relative)
+
+
+def probe_relative_pose(model: SceneModel, data, cfg, kind: str, test_latents: np.ndarray,
+                        test_relative: dict[str, np.ndarray], samples: int) -> dict[str, float]:
+    """Linear-probe R² on the given held-out latents, fitted on `samples` draws of the training
+    split of `data` (a dataset path; {} when it has no training split)."""
+    from ..data.store import DatasetStore, MultiViewDataset
+
+    if "train" not in DatasetStore(data).splits:
+        return {}
+    train = MultiViewDataset(data, "train", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 2)
+    train_latents, _, train_relative = collect_latents(model, train, kind, samples, progress=False)
+    return linear_probe(train_latents, train_relative, test_latents, test_relative)
 
 
 @torch.no_grad()

@@ -53,17 +53,15 @@ def training_inputs(batch, cfg: ModelConfig, rays: int, noise_inputs: float, noi
     """(uv, right, input poses, target poses, target colours) for one training step; sample i
     draws from generators[i]."""
     _, m, _, h, w = batch["target_images"].shape
-    if cfg.pose_half == "random":
+    unseen = cfg.variant == "rust" and cfg.pose_supervision == "unseen"
+    span = w // 2 if unseen else w  # columns the loss draws from (unseen: the half the Pose Estimator does not see)
+    flat = torch.stack([torch.randint(0, h * span, (m, rays), generator=g) for g in generators])
+    if cfg.pose_half == "random":  # drawn after the pixels: runs from before `pose_supervision` replay exactly
         right = torch.stack([torch.rand(m, generator=g) for g in generators]) < 0.5
     else:
         right = torch.full((len(generators), m), cfg.pose_half == "right")
-    if cfg.variant == "rust" and cfg.pose_supervision == "unseen":
-        half = w // 2  # pixels of the half the Pose Estimator does not see
-        flat = torch.stack([torch.randint(0, h * half, (m, rays), generator=g) for g in generators])
-        uv = torch.stack([flat % half + half * (~right)[..., None], flat // half], -1).float()
-    else:
-        flat = torch.stack([torch.randint(0, h * w, (m, rays), generator=g) for g in generators])
-        uv = torch.stack([flat % w, flat // w], -1).float()
+    column = flat % span + (span * (~right)[..., None] if unseen else 0)
+    uv = torch.stack([column, flat // span], -1).float()
     inputs, targets = poses(batch, noise_inputs, noise_targets, generators) if cfg.posed_targets else (None, None)
     return uv, right, inputs, targets, gather_pixels(batch["target_images"], uv)
 

@@ -194,7 +194,8 @@ class Trainer:
     # ------------------------------------------------------------------ run directory
     def _claim_run_dir(self) -> None:
         """A new run writes its config; an existing run must have been started with the same
-        settings (only `steps` may grow) and is resumed. Every rank checks; rank 0 writes."""
+        settings (`steps` may grow, threads and workers change, and the LR schedule change where
+        it leaves the steps taken unchanged) and is resumed. Every rank checks; rank 0 writes."""
         path = self.run / CONFIG_FILE
         mine = to_dict(self.cfg)
         if path.is_file():
@@ -203,7 +204,7 @@ class Trainer:
                 theirs = to_dict(from_dict(TrainConfig, theirs))
             except UserError:
                 pass  # not a valid config any more: the comparison names what differs
-            free = dict.fromkeys(("steps", *SCHEDULE), None)
+            free = dict.fromkeys(("steps", "threads", "workers", *SCHEDULE), None)  # no effect on what is learned
             diff = _first_difference({**mine, **free}, {**theirs, **free})
             if diff:
                 key, old, new = diff
