@@ -44,7 +44,7 @@ from rust_perception.io import atomic_write, save_figure  # noqa: E402
 from rust_perception.model.scene_model import SceneModel, Views  # noqa: E402
 from rust_perception.training.config import load_train_config  # noqa: E402
 from rust_perception.training.diagnostics import image_dependence, image_to_ray_effect, input_swap_effect  # noqa: E402
-from rust_perception.training.steps import held_out_batches, right_half_pixels  # noqa: E402
+from rust_perception.training.steps import evaluate_batch, held_out_batches, right_half_pixels  # noqa: E402
 from rust_perception.training.trainer import CONFIG_FILE, METRICS_FILE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,31 +143,66 @@ def by_seen_half(runs: dict[str, Path]) -> dict:
     left half with object pixels, or plain ground and sky only — where the target's pose, and so
     where its objects are, cannot be read from what it sees, while SRT is given the pose."""
     from rust_perception.training.scoring import object_and_ground_ids
-    from rust_perception.training.steps import render_targets
     from rust_perception.training.trainer import load_model
 
-    se, pixels, share = {}, {}, None
+    out = {}
     for name, run in runs.items():
         cfg, model, _ = load_model(run)
         ds = MultiViewDataset(ROOT / cfg.dataset, "test", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 1)
         objects, _ = object_and_ground_ids(ds.store.manifest.get("kind"))
-        sums = {True: 0.0, False: 0.0}
-        counts = {True: 0, False: 0}
+        errors, seen = [], []
         for batch in held_out_batches(ds, cfg.eval_scenes, cfg.batch_size):
-            b, m, _, h, w = batch["target_images"].shape
-            rgb = render_targets(model, batch, right_half_pixels(b, m, h))
-            truth = batch["target_images"][..., w // 2:].permute(0, 1, 3, 4, 2).reshape(b, m, -1, 3)
-            err = ((rgb - truth) ** 2).mean((-1, -2))  # (B, M)
-            seen = torch.isin(batch["target_labels"][..., : w // 2], torch.tensor(objects)).flatten(2).any(-1)
-            for key in (True, False):
-                sums[key] += float(err[seen == key].sum())
-                counts[key] += int((seen == key).sum())
-        se[name], pixels[name] = sums, counts
-        share = counts[False] / (counts[True] + counts[False])
-    psnr = lambda total, n: round(-10 * float(np.log10(total / n)), 2) if n else None  # noqa: E731
-    return {"targets_seeing_no_object": round(share, 3),
-            **{name: {"objects_seen": psnr(se[name][True], pixels[name][True]),
-                      "no_object_seen": psnr(se[name][False], pixels[name][False])} for name in runs}}
+            w = batch["target_images"].shape[-1]
+            _, _, pred = evaluate_batch(model, batch)
+            errors.append(((pred - batch["target_images"][..., w // 2:]) ** 2).mean((2, 3, 4)).flatten())
+            seen.append(torch.isin(batch["target_labels"][..., : w // 2], torch.tensor(objects)).flatten(2).any(-1).flatten())
+        err, seen = torch.cat(errors), torch.cat(seen)
+        out["targets_seeing_no_object"] = round(float((~seen).float().mean()), 3)
+        out[name] = {"objects_seen": pooled_psnr(err[seen]), "no_object_seen": pooled_psnr(err[~seen])}
+    return out
+
+
+def pooled_psnr(squared_errors: torch.Tensor) -> float | None:
+    """PSNR of the mean of per-target mean squared errors (targets of equal pixel counts)."""
+    return round(-10 * float(torch.log10(squared_errors.mean())), 2) if len(squared_errors) else None
+
+
+@torch.no_grad()
+def rust_halves(run: Path) -> dict:
+    """Pooled PSNR of a RUST run's held-out targets by half and by the latent each half is rendered
+    from (the Pose Estimator fed the left half unless named): the scored right half (the paper's
+    protocol), the left half it saw, the right half from a right-half latent (the paper's
+    "right-half PE" ablation), whole frames from the left latent, and whole frames with each half
+    from the other half's latent — beside a constant colour (each scene's median input colour)
+    on whole frames."""
+    from rust_perception.model.scene_model import pixel_grid
+    from rust_perception.training.scoring import scene_median_colour
+    from rust_perception.training.trainer import load_model
+
+    cfg, model, step = load_model(run)
+    ds = MultiViewDataset(ROOT / cfg.dataset, "test", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 1)
+    parts = {k: [] for k in ("right_half", "left_half_seen", "right_half_from_right_latent", "whole_frame",
+                             "whole_frame_crossed_halves", "constant_colour_whole_frame")}
+    for batch in held_out_batches(ds, cfg.eval_scenes, cfg.batch_size):
+        images = batch["target_images"]
+        b, m, _, h, w = images.shape
+        slsr = model.encode(batch["input_images"])
+        uv = pixel_grid(h, w).expand(b, m, -1, -1)
+        render = {side: model.render(slsr, model.query_input(uv, model.estimate_pose(
+            slsr, images, torch.full((b, m), side == "right")))).clamp(0, 1) for side in ("left", "right")}
+        truth = images.permute(0, 1, 3, 4, 2).reshape(b, m, h * w, 3)
+        left = (uv[..., 0] < w // 2)[..., None]
+        err = {side: (pred - truth) ** 2 for side, pred in render.items()}
+        half = lambda e, mask: (e * mask).sum((2, 3)) / (mask.sum((2, 3)) * 3)  # noqa: E731
+        constant = scene_median_colour(batch["input_images"])[:, None, None]
+        for key, e in (("right_half", half(err["left"], ~left)), ("left_half_seen", half(err["left"], left)),
+                       ("right_half_from_right_latent", half(err["right"], ~left)),
+                       ("whole_frame", err["left"].mean((2, 3))),
+                       ("whole_frame_crossed_halves", torch.where(left, err["right"], err["left"]).mean((2, 3))),
+                       ("constant_colour_whole_frame", ((constant - truth) ** 2).mean((2, 3)))):
+            parts[key].append(e.flatten())
+    return {"run": f"{run.parent.name}/{run.name}", "step": step,
+            **{k: pooled_psnr(torch.cat(v)) for k, v in parts.items()}}
 
 
 def score(runs: list[Path], cfg, results: Results) -> None:
@@ -259,6 +294,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "learning")
     parser.add_argument("--collect", action="store_true", help="only gather what the runs logged so far")
     parser.add_argument("--score", type=Path, nargs="+", help="evaluate these probe runs and record them")
+    parser.add_argument("--halves-of", type=Path, nargs="*", default=[],
+                        help="other RUST runs whose scores by half and latent (rust_halves) are recorded beside the main one")
     args = parser.parse_args()
     cfg = load_train_config(ROOT / args.config, overrides("rust", args.steps))
     results = Results("learning.json", config=args.config, data=args.data, steps=cfg.steps, lr=cfg.lr,
@@ -298,7 +335,8 @@ def main() -> int:
                 child.terminate()
                 child.wait()
     if "rust" in args.variants and (args.work / "rust" / "checkpoints").is_dir():
-        results.set(latent_probe=latent_readout(args.work / "rust"))
+        results.set(latent_probe=latent_readout(args.work / "rust"),
+                    rust_halves=[rust_halves(run) for run in (args.work / "rust", *args.halves_of)])
     if all((args.work / v / "checkpoints").is_dir() for v in ("srt", "rust")):
         results.set(by_seen_half=by_seen_half({v: args.work / v for v in ("srt", "rust")}))
     failed = [v for v, c in zip(args.variants, children) if c.returncode]
