@@ -186,7 +186,7 @@ def latency(report, args) -> dict:
         c = (torch.arange(128, device="cuda") + 0.5) * (cfg.image_size / 128) - 0.5
         v, u = torch.meshgrid(c, c, indexing="ij")
         uv = torch.stack([u.ravel(), v.ravel()], -1)[None]
-        latent = torch.zeros(1, cfg.latent_dim, device="cuda")
+        latent = torch.zeros(1, 2, cfg.latent_dim, device="cuda")  # both halves' latents
         for dtype in ("float32", "bfloat16", "float16"):
             times = []
             with torch.no_grad(), torch.autocast("cuda", dtype=getattr(torch, dtype), enabled=dtype != "float32"):

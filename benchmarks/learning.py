@@ -124,9 +124,10 @@ def restore(run: Path) -> None:
 
 
 def latent_readout(run: Path) -> dict:
-    """What RUST's latent poses carry: R² on held-out targets of a linear probe, fitted on training
-    scenes, from the latent to the target camera's position in the first input camera's frame and
-    to cos / sin of the relative yaw (latent_space.linear_probe)."""
+    """What RUST's latent poses carry: R² on held-out targets of a linear and a nearest-neighbour
+    probe, fitted on training scenes, from the latent to the target camera's position in the first
+    input camera's frame and to cos / sin of the relative yaw (latent_space.linear_probe,
+    neighbour_probe)."""
     from rust_perception.training.latent_analysis import collect_latents, probe_relative_pose
     from rust_perception.training.trainer import load_model
 
@@ -134,7 +135,8 @@ def latent_readout(run: Path) -> dict:
     test = MultiViewDataset(ROOT / cfg.dataset, "test", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 1)
     latents, _, relative = collect_latents(model, test, "dome", cfg.eval_scenes, progress=False)
     r2 = probe_relative_pose(model, ROOT / cfg.dataset, cfg, "dome", latents, relative, 1500)
-    return {"step": step, "r2": {k: round(v, 3) for k, v in r2.items()}}
+    return {"step": step, "r2": {k: round(v, 3) for k, v in r2["linear"].items()},
+            "neighbour_r2": {k: round(v, 3) for k, v in r2["neighbours"].items()}}
 
 
 @torch.no_grad()
@@ -172,17 +174,20 @@ def rust_halves(run: Path) -> dict:
     """Pooled PSNR of a RUST run's held-out targets by half and by the latent each half is rendered
     from (the Pose Estimator fed the left half unless named): the scored right half (the paper's
     protocol), the left half it saw, the right half from a right-half latent (the paper's
-    "right-half PE" ablation), whole frames from the left latent, and whole frames with each half
-    from the other half's latent — beside a constant colour (each scene's median input colour)
-    on whole frames."""
+    "right-half PE" ablation), whole frames from the left latent, whole frames with each half
+    from the other half's latent, and whole frames as the model renders them (`view_latents`:
+    one of the two, by how it was trained) — beside a constant colour (each scene's median input
+    colour) on whole frames."""
     from rust_perception.model.scene_model import pixel_grid
     from rust_perception.training.scoring import scene_median_colour
     from rust_perception.training.trainer import load_model
 
     cfg, model, step = load_model(run)
     ds = MultiViewDataset(ROOT / cfg.dataset, "test", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 1)
+    from rust_perception.training.figures import render_full_targets
+
     parts = {k: [] for k in ("right_half", "left_half_seen", "right_half_from_right_latent", "whole_frame",
-                             "whole_frame_crossed_halves", "constant_colour_whole_frame")}
+                             "whole_frame_crossed_halves", "whole_frame_as_rendered", "constant_colour_whole_frame")}
     for batch in held_out_batches(ds, cfg.eval_scenes, cfg.batch_size):
         images = batch["target_images"]
         b, m, _, h, w = images.shape
@@ -195,10 +200,12 @@ def rust_halves(run: Path) -> dict:
         err = {side: (pred - truth) ** 2 for side, pred in render.items()}
         half = lambda e, mask: (e * mask).sum((2, 3)) / (mask.sum((2, 3)) * 3)  # noqa: E731
         constant = scene_median_colour(batch["input_images"])[:, None, None]
+        shipped = render_full_targets(model, batch).permute(0, 1, 3, 4, 2).reshape(b, m, h * w, 3)
         for key, e in (("right_half", half(err["left"], ~left)), ("left_half_seen", half(err["left"], left)),
                        ("right_half_from_right_latent", half(err["right"], ~left)),
                        ("whole_frame", err["left"].mean((2, 3))),
                        ("whole_frame_crossed_halves", torch.where(left, err["right"], err["left"]).mean((2, 3))),
+                       ("whole_frame_as_rendered", ((shipped - truth) ** 2).mean((2, 3))),
                        ("constant_colour_whole_frame", ((constant - truth) ** 2).mean((2, 3)))):
             parts[key].append(e.flatten())
     return {"run": f"{run.parent.name}/{run.name}", "step": step,
@@ -335,8 +342,10 @@ def main() -> int:
                 child.terminate()
                 child.wait()
     if "rust" in args.variants and (args.work / "rust" / "checkpoints").is_dir():
+        measured = [rust_halves(run) for run in (args.work / "rust", *args.halves_of)]
+        names = {h["run"] for h in measured}  # runs not at hand (probes not committed) keep their entries
         results.set(latent_probe=latent_readout(args.work / "rust"),
-                    rust_halves=[rust_halves(run) for run in (args.work / "rust", *args.halves_of)])
+                    rust_halves=measured + [h for h in previous.get("rust_halves", []) if h["run"] not in names])
     if all((args.work / v / "checkpoints").is_dir() for v in ("srt", "rust")):
         results.set(by_seen_half=by_seen_half({v: args.work / v for v in ("srt", "rust")}))
     failed = [v for v, c in zip(args.variants, children) if c.returncode]

@@ -193,15 +193,19 @@ def learning(d: dict) -> str:
         rows += ["", f"What RUST's latent pose carries (step {probe['step']}): R² on the held-out targets of a linear "
                  "probe fitted on training scenes — target camera position in the first input camera's frame x (right) / y (down) / z (forward) "
                  + " / ".join(f"{probe['r2'][k]:.2f}" for k in ("x", "y", "z")) + ", relative yaw cos / sin "
-                 + " / ".join(f"{probe['r2'][k]:.2f}" for k in ("cos_yaw", "sin_yaw")) + "."]
+                 + " / ".join(f"{probe['r2'][k]:.2f}" for k in ("cos_yaw", "sin_yaw")) + "."
+                 + (" A 15-nearest-neighbour probe, which would read a curved latent space too: "
+                    + " / ".join(f"{probe['neighbour_r2'][k]:.2f}" for k in ("x", "y", "z", "cos_yaw", "sin_yaw"))
+                    + " (same order)." if "neighbour_r2" in probe else "")]
     if halves := d.get("rust_halves"):
         rows += ["", "RUST by half and by the latent each half is rendered from (pooled dB; the Pose Estimator fed the "
                  "left half unless named):", "",
                  "| run | right half (scored) | left half (seen) | right half, right-half latent | whole frame | "
-                 "whole frame, each half from the other's latent | constant colour, whole frame |", "|---" * 7 + "|"]
+                 "whole frame, each half from the other's latent | whole frame as the model renders it "
+                 "(`view_latents`) | constant colour, whole frame |", "|---" * 8 + "|"]
         rows += [f"| {h['run']} | {h['right_half']} | {h['left_half_seen']} | {h['right_half_from_right_latent']} | "
-                 f"{h['whole_frame']} | {h['whole_frame_crossed_halves']} | {h['constant_colour_whole_frame']} |"
-                 for h in halves]
+                 f"{h['whole_frame']} | {h['whole_frame_crossed_halves']} | {h.get('whole_frame_as_rendered', '–')} | "
+                 f"{h['constant_colour_whole_frame']} |" for h in halves]
     if split := d.get("by_seen_half"):
         rows += ["", f"Where the Pose Estimator's half shows no object ({100 * split['targets_seeing_no_object']:.0f} % of "
                  "the targets: plain ground and sky only, so the pose cannot be read from it) and where it shows one, "

@@ -83,7 +83,7 @@ def main() -> int:
         images = torch.from_numpy(scene["rgb"]).permute(0, 3, 1, 2).float()[None] / 255.0
         slsr, latents = frozen_features(model, images[:, list(PAIR)], images[:, INPUTS])
         with torch.no_grad():
-            rust_pred.append(epe_predict(head, slsr, latents, state["position_std"])[0, 0, :3].numpy())
+            rust_pred.append(epe_predict(head, slsr, latents[:, :, 0], state["position_std"])[0, 0, :3].numpy())
         big = generate_scene(colmap_cfg, "test", index)
         for k in args.views:
             estimated = run_sfm(big["rgb"][:k], big["intrinsics"][0].astype(np.float64))

@@ -120,6 +120,25 @@ def linear_probe(train_latents: np.ndarray, train_values: dict[str, np.ndarray],
     return r2
 
 
+def neighbour_probe(train_latents: np.ndarray, train_values: dict[str, np.ndarray], test_latents: np.ndarray,
+                    test_values: dict[str, np.ndarray], k: int = 15) -> dict[str, float]:
+    """R² on test latents of k-nearest-neighbour regression (standardised latents, mean of the k
+    nearest training values): whether the latent carries a value at all, linearly or not — where
+    the linear probe reads nothing, this tells a curved latent space from an empty one."""
+    train = np.asarray(train_latents, np.float64)
+    mean, std = train.mean(0), train.std(0) + 1e-9
+    train, test = (train - mean) / std, (np.asarray(test_latents, np.float64) - mean) / std
+    nearest = np.concatenate([np.argsort(((rows[:, None] - train[None]) ** 2).sum(-1), 1)[:, :k]
+                              for rows in np.array_split(test, max(1, len(test) // 256))])
+    r2 = {}
+    for name in train_values:
+        truth = np.asarray(test_values[name], np.float64)
+        pred = np.asarray(train_values[name], np.float64)[nearest].mean(1)
+        total = ((truth - truth.mean()) ** 2).sum()
+        r2[name] = float(1 - ((pred - truth) ** 2).sum() / total) if total > 0 else 0.0
+    return r2
+
+
 def camera_attributes(kind: str, target_c2w: np.ndarray, first_c2w: np.ndarray,
                       target_camera: np.ndarray | None = None, first_camera: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Ground-truth attributes of target cameras (N, 4, 4) relative to the first input camera (N, 4, 4).

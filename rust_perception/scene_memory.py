@@ -256,7 +256,7 @@ class Pipeline:
         self.slsr: np.ndarray | None = None
         self.views: list[Frame] = []
         self.encoded_reference: Frame | None = None  # the reference frame of the newest SLSR
-        self.view_latent: tuple[Frame, np.ndarray] | None = None  # the novel camera's, for the current SLSR
+        self.view_latent: tuple[Frame, np.ndarray] | None = None  # the novel camera's latents, for the current SLSR
         self.last = {"encode": -np.inf, "pose": -np.inf, "render": -np.inf}
         self.latency = LatencyStats()
         self.traversal_phase = 0.0
@@ -279,8 +279,9 @@ class Pipeline:
         return out
 
     def novel_latent(self, base: np.ndarray) -> np.ndarray:
-        """The latent pose of the published novel view: `novel_view_camera`'s, moved along the
-        latent component that means `novel_view_motion` (`check_motion`: the run found one)."""
+        """The latent poses (2, D) of the published novel view: `novel_view_camera`'s halves', both
+        moved along the latent component that means `novel_view_motion` (`check_motion`: the run
+        found one)."""
         motion = self.cfg.novel_view_motion
         if motion == "none":  # any other motion was checked: the model has a latent basis
             return base
@@ -330,12 +331,14 @@ class Pipeline:
         if self.slsr is None:
             return out
         out.stamp = self.views[0].stamp
+        view_latents: dict[str, np.ndarray] = {}  # camera → its halves' latents (2, D), what views render from
         if self._due("pose", 1.0 / cfg.pose_rate, now):
             self._done("pose", 1.0 / cfg.pose_rate, now)
             for camera in self.memory.live_cameras(now):
                 frame = self.memory.newest(camera)
                 out.frame_stamps[camera] = frame.stamp
-                out.latent_poses[camera] = self._timed("pose", self.engine.estimate_pose, self.slsr, frame.image)
+                view_latents[camera] = self._timed("pose", self.engine.view_latents, self.slsr, frame.image)
+                out.latent_poses[camera] = view_latents[camera][0]
             reference_latent = out.latent_poses.get(cfg.reference_camera)
             if cfg.publish_relative_pose and self.engine.meta["epe"] and reference_latent is not None:
                 for camera, latent in out.latent_poses.items():
@@ -343,13 +346,13 @@ class Pipeline:
                         out.relative_poses[camera] = self._timed("relative_pose", self.engine.relative_pose, self.slsr,
                                                                  reference_latent, latent)
             if cfg.publish_segmentation and self.engine.meta["segmentation"]:
-                for camera, latent in out.latent_poses.items():
-                    out.segmentation[camera] = self._timed("segment", self.engine.segment, self.slsr, latent)
+                for camera, latents in view_latents.items():
+                    out.segmentation[camera] = self._timed("segment", self.engine.segment, self.slsr, latents)
         if cfg.render and self._due("render", 1.0 / cfg.render_rate, now):
             self._done("render", 1.0 / cfg.render_rate, now)
             out.novel_camera = self.novel_camera()
             out.novel_view = self._timed("render", self.engine.render_image, self.slsr,
-                                         self.novel_latent(self.novel_camera_latent(out.latent_poses)),
+                                         self.novel_latent(self.novel_camera_latents(view_latents)),
                                          cfg.render_size or None)
         return out
 
@@ -357,14 +360,14 @@ class Pipeline:
         """The camera the novel view starts from: `novel_view_camera`, else the reference camera."""
         return self.cfg.novel_view_camera or self.cfg.reference_camera
 
-    def novel_camera_latent(self, latent_poses: dict[str, np.ndarray]) -> np.ndarray:
-        """Latent pose of `novel_camera()`: the one just estimated, else its encoded view's (the
-        frame synchronous with the published stamp), else its newest frame's — estimated once per
-        SLSR and frame, not at every render."""
+    def novel_camera_latents(self, view_latents: dict[str, np.ndarray]) -> np.ndarray:
+        """`view_latents` (2, D) of `novel_camera()`: the ones just estimated, else its encoded
+        view's (the frame synchronous with the published stamp), else its newest frame's —
+        estimated once per SLSR and frame, not at every render."""
         camera = self.novel_camera()
-        if camera in latent_poses:
-            return latent_poses[camera]
+        if camera in view_latents:
+            return view_latents[camera]
         frame = next((f for f in self.views if f.camera == camera), None) or self.memory.newest(camera) or self.views[0]
         if self.view_latent is None or self.view_latent[0] is not frame:
-            self.view_latent = frame, self._timed("pose", self.engine.estimate_pose, self.slsr, frame.image)
+            self.view_latent = frame, self._timed("pose", self.engine.view_latents, self.slsr, frame.image)
         return self.view_latent[1]

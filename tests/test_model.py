@@ -92,6 +92,29 @@ def test_pose_estimator_sees_only_its_half_and_the_first_view_tokens():
     assert not torch.allclose(model.estimate_pose(first_view, batch["target_images"], left), p)
 
 
+@pytest.mark.parametrize("supervision", ["full", "unseen"])
+def test_whole_frames_take_each_pixels_latent_from_the_half_the_model_was_trained_with(supervision):
+    """full (the paper): every pixel from the left half's latent. unseen: each half from the
+    other half's latent — the only combination that model was ever trained on."""
+    torch.manual_seed(0)
+    model = SceneModel(replace(TINY, pose_supervision=supervision)).eval()
+    batch = make_batch()
+    slsr = model.encode(batch["input_images"])
+    images, left = batch["target_images"], torch.zeros(2, 3, dtype=torch.bool)
+    latents = model.view_latents(slsr, images)
+    assert latents.shape == (2, 3, 2, TINY.latent_dim)
+    torch.testing.assert_close(latents[:, :, 0], model.estimate_pose(slsr, images, left), rtol=0, atol=1e-6)
+    torch.testing.assert_close(latents[:, :, 1], model.estimate_pose(slsr, images, ~left if supervision == "unseen" else left),
+                               rtol=0, atol=1e-6)
+    # pixel centres 15 | 16 split a 32-px view; continuous positions split at 15.5
+    uv = torch.tensor([[15.0, 3.0], [16.0, 3.0], [15.49, 0.0], [15.5, 0.0], [31.0, 31.0], [0.0, 0.0]]).expand(2, 3, -1, -1)
+    picked = model.pixel_latents(latents, uv)
+    from_row = [1, 0, 1, 0, 0, 1] if supervision == "unseen" else [0] * 6
+    for k, row in enumerate(from_row):
+        torch.testing.assert_close(picked[:, :, k], latents[:, :, row], rtol=0, atol=0)
+    assert model.cfg.crossed_halves == (supervision == "unseen")
+
+
 def test_stop_gradient_and_no_slsr_cut_the_encoder_out_of_the_pose_path():
     for switch in ({"pose_stop_gradient": True}, {"pose_slsr": False}):
         model = SceneModel(replace(TINY, **switch))

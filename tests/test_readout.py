@@ -11,7 +11,7 @@ from transforms3d.euler import euler2mat
 
 from rust_perception.geometry import similarity_transform
 from rust_perception.latent_space import (camera_attributes, component_meanings, correlation_table, fit_pca,
-                                          linear_probe, motion_latent, relative_pose)
+                                          linear_probe, motion_latent, neighbour_probe, relative_pose)
 from rust_perception.metrics import confusion_matrix, iou_per_class, mean_iou, r2_score
 from rust_perception.model.heads import rotation_error_deg, rotation_from_6d, rotation_to_6d
 from rust_perception.training.checkpoint import list_checkpoints
@@ -69,6 +69,14 @@ def test_relative_pose_is_in_the_first_camera_frame_and_the_linear_probe_reads_w
     r2 = linear_probe(latents[:400], {k: v[:400] for k, v in values.items()}, latents[400:],
                       {k: v[400:] for k, v in values.items()})
     assert r2["cos_yaw"] > 0.999 and r2["sin_yaw"] > 0.999 and r2["noise"] < 0.1  # held out: no fit to noise
+    # a latent that holds the yaw itself: cos(yaw) is even in it, so no linear map reads it; the
+    # nearest neighbours do (and still find nothing in noise)
+    curved = {"cos_yaw": values["cos_yaw"], "noise": values["noise"]}
+    latent = np.c_[yaw, rng.normal(scale=0.01, size=600)]
+    split = lambda d, part: {k: v[part] for k, v in d.items()}  # noqa: E731
+    flat = linear_probe(latent[:400], split(curved, slice(400)), latent[400:], split(curved, slice(400, None)))
+    near = neighbour_probe(latent[:400], split(curved, slice(400)), latent[400:], split(curved, slice(400, None)))
+    assert flat["cos_yaw"] < 0.05 and near["cos_yaw"] > 0.95 and near["noise"] < 0.1, (flat, near)
 
 
 def test_similarity_alignment_recovers_scale_rotation_translation():

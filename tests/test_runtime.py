@@ -62,12 +62,43 @@ def test_chunked_render_equals_one_pass_and_sizes(engines):
     assert seg.shape == (48, 48) and seg.max() < len(engine.meta["classes"])
 
 
+def test_crossed_model_renders_each_half_from_the_other_halfs_latent(engines, model_dir):
+    """The fixture is trained with the loss on unseen halves: a whole frame takes its left pixels
+    from the right half's latent and its right pixels from the left half's, in every backend
+    (the graph picks, not the runtime), and as the one torch SceneModel renders it."""
+    import torch
+
+    from rust_perception.model.scene_model import pixel_grid
+    from rust_perception.training.trainer import load_model
+
+    torch_engine, ort_engine = engines
+    inputs = views(seed=2)
+    slsr = ort_engine.encode(inputs)
+    latents = ort_engine.view_latents(slsr, inputs[1])
+    assert latents.shape == (2, 8) and np.abs(latents[0] - ort_engine.estimate_pose(slsr, inputs[1])).max() == 0
+    assert np.abs(latents[1] - ort_engine.estimate_pose(slsr, inputs[1], half="right")).max() == 0
+    whole = ort_engine.render(slsr, latents)
+    assert np.abs(whole - torch_engine.render(slsr, latents)).max() <= 1e-4
+    right = ort_engine.pixel_grid()[:, 0] >= 16
+    assert np.abs(whole[right] - ort_engine.render(slsr, latents[0])[right]).max() <= 1e-6
+    assert np.abs(whole[~right] - ort_engine.render(slsr, latents[1])[~right]).max() <= 1e-6
+    assert np.abs(whole - ort_engine.render(slsr, latents[0])).max() > 1e-3  # the crossing changes the left half
+    _, model, _ = load_model(model_dir.parent / "run")
+    images = torch.from_numpy(np.stack(inputs)).permute(0, 3, 1, 2).float()[None] / 255.0
+    with torch.no_grad():
+        reference = model.encode(images)
+        query = model.query_input(pixel_grid(32, 32)[None, None], model.view_latents(reference, images[:, 1:2]))
+        expected = model.render(reference, query)[0, 0].clamp(0, 1).numpy()
+    assert np.abs(whole - expected).max() <= 1e-4
+
+
 def test_metadata_round_trip_and_auto_backend(model_dir):
     model = ModelDirectory.load(model_dir)
     meta = model.meta
     assert meta == json.loads((model_dir / METADATA).read_text())
     assert (model.image_size, model.num_inputs, model.latent_dim, model.tokens) == (32, 5, 8, meta["tokens"])
-    assert model.graphs["render"].inputs == ("slsr", "latent", "uv") and model.segmentation and model.epe
+    assert model.graphs["render"].inputs == ("slsr", "latents", "uv") and model.segmentation and model.epe
+    assert model.crossed_halves and meta["crossed_halves"]
     assert meta["image_size"] == 32 and meta["num_inputs"] == 5 and meta["latent_dim"] == 8
     assert [c["name"] for c in meta["classes"]][:2] == ["sky", "ground"] and meta["segmentation"] and meta["epe"]
     assert len(meta["latent_space"]["pca"]["components"]) == 8 and len(meta["training_config_sha256"]) == 64
@@ -114,8 +145,10 @@ def test_wrong_inputs_name_the_expected_shape(engines):
     with pytest.raises(EngineInputError, match=r"view 2 has shape \(64, 64, 3\).*expected \(32, 32, 3\) uint8"):
         engine.encode(views(2) + views(1, size=64) + views(2))
     slsr = engine.encode(views())
-    with pytest.raises(EngineInputError, match=r"latent has shape \(3,\); expected \(8,\)"):
+    with pytest.raises(EngineInputError, match=r"latent has shape \(3,\); expected \(8,\) or \(2, 8\)"):
         engine.render(slsr, np.zeros(3))
+    with pytest.raises(EngineInputError, match=r"latent has shape \(3, 8\); expected \(8,\) or \(2, 8\)"):
+        engine.segment(slsr, np.zeros((3, 8)))
     with pytest.raises(EngineInputError, match=r"slsr has shape \(10, 64\); expected \(80, 64\)"):
         engine.estimate_pose(np.zeros((10, 64)), views(1)[0])
     with pytest.raises(EngineInputError, match=r"uv has shape \(5,\)"):

@@ -122,10 +122,10 @@ class FakeEngine:
     def encode(self, images):
         return np.zeros(4)
 
-    def estimate_pose(self, slsr, image):
-        return np.zeros(8)
+    def view_latents(self, slsr, image):
+        return np.zeros((2, 8))
 
-    def render_image(self, slsr, latent, size):
+    def render_image(self, slsr, latents, size):
         return np.zeros((8, 8, 3), np.uint8)
 
 
@@ -159,11 +159,11 @@ def test_the_novel_view_starts_from_novel_view_camera_else_from_the_reference():
     and the fake renderer paints: the render shows whose latent pose it started from."""
 
     class PaintingEngine(FakeEngine):
-        def estimate_pose(self, slsr, image):
-            return np.full(8, image[0, 0, 0])
+        def view_latents(self, slsr, image):
+            return np.full((2, 8), image[0, 0, 0])
 
-        def render_image(self, slsr, latent, size):
-            return np.full((8, 8, 3), latent[0], np.uint8)
+        def render_image(self, slsr, latents, size):
+            return np.full((8, 8, 3), latents[0, 0], np.uint8)
 
     cfg = PipelineConfig(camera_topics=["cam0", "cam1", "cam2"], reference_camera="cam0", render_rate=1.0, pose_rate=0.01)
     pipeline = Pipeline(PaintingEngine(), cfg)

@@ -131,14 +131,15 @@ def test_runs_with_engine_dtypes_bound_buffers_and_checked_shapes(trt, model_cop
     cuda.uploads.clear()
     rgb = engine.render(slsr, latent, uv, chunk=100)  # 11 chunks
     assert rgb.dtype == np.float32 and rgb.shape == (32 * 32, 3)
-    expected = [float(slsr.astype(np.float16).astype(np.float64).sum() + latent.astype(np.float16).astype(np.float64).sum()
+    expected = [float(slsr.astype(np.float16).astype(np.float64).sum() + 2 * latent.astype(np.float16).astype(np.float64).sum()
                       + uv[s : s + 100].astype(np.float16).astype(np.float64).sum()) for s in range(0, len(uv), 100)]
     chunks = np.repeat(np.array(expected, np.float16).astype(np.float32), [min(100, len(uv) - s) for s in range(0, len(uv), 100)])
     assert np.array_equal(rgb[:, 0], chunks)
-    assert len(cuda.uploads) == 2 + 11  # SLSR and latent once, the pixel coordinates per chunk
+    assert len(cuda.uploads) == 2 + 11  # SLSR and latents (both halves: one latent twice) once, the pixel coordinates per chunk
     assert np.isfinite(engine.render(slsr, latent, np.zeros((20000, 2), np.float32))).all()  # 16384 + 3616
     with pytest.raises(EngineInputError, match=r"outside the TensorRT engine's profile \(\(1, 1, 2\) to \(1, 16384, 2\)\)"):
-        engine._run("render", {"slsr": slsr[None], "latent": latent[None], "uv": np.zeros((1, 20000, 2), np.float32)})
+        engine._run("render", {"slsr": slsr[None], "latents": np.stack([latent, latent])[None],
+                               "uv": np.zeros((1, 20000, 2), np.float32)})
     images = engine.encode(views())
     assert images.dtype == np.float32
     engine.close()

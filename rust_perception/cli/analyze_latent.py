@@ -72,10 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"run": str(args.run), "step": step, "kind": kind, "samples": args.samples, "latents": len(latents),
                "scenes": len(ds), "explained_variance": [round(float(v), 4) for v in pca.explained],
                "pearson_r": {k: [round(r, 4) for r in v] for k, v in table.items()},
-               "linear_probe_r2": {k: round(v, 4) for k, v in probe.items()}, "probe_samples": args.probe_samples,
+               "linear_probe_r2": {k: round(v, 4) for k, v in probe.get("linear", {}).items()},
+               "neighbour_probe_r2": {k: round(v, 4) for k, v in probe.get("neighbours", {}).items()},
+               "probe_samples": args.probe_samples,
                "meanings": meanings, "figures": [str(scatter), str(strip)], "basis": str(args.run / LATENT_FILE)}
     write_json(out / "results.json", summary)
-    print(json.dumps({k: summary[k] for k in ("latents", "explained_variance", "linear_probe_r2", "meanings")}))
+    print(json.dumps({k: summary[k] for k in ("latents", "explained_variance", "linear_probe_r2", "neighbour_probe_r2", "meanings")}))
     return 0
 
 

@@ -118,8 +118,8 @@ def readout_and_export(args, run_dir: Path) -> dict:
     renders = {}
     for engine in (OnnxRuntimeEngine(model_dir), TorchEngine(model_dir)):
         slsr = engine.encode(views)
-        latent = engine.estimate_pose(slsr, target)
-        renders[engine.name] = (engine.render_image(slsr, latent), engine.render(slsr, latent))
+        latents = engine.view_latents(slsr, target)
+        renders[engine.name] = (engine.render_image(slsr, latents), engine.render(slsr, latents))
     panel = np.concatenate([target, renders["onnxruntime"][0]], axis=1)
     with atomic_write(args.out / "onnxruntime_render.png") as handle:
         Image.fromarray(panel).resize((panel.shape[1] * 4, panel.shape[0] * 4), Image.NEAREST).save(handle, format="png")

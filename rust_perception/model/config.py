@@ -78,6 +78,13 @@ class ModelConfig:
         return self.variant in ("srt", "upsrt")
 
     @property
+    def crossed_halves(self) -> bool:
+        """Whole frames render each half from the latent pose of the other half: a model whose
+        loss covered only the half its Pose Estimator did not see never learned the seen half
+        from its own latent (docs/learning.md), so that combination is never queried."""
+        return self.variant == "rust" and self.pose_supervision == "unseen"
+
+    @property
     def patches(self) -> int:
         """Tokens per side of an input view."""
         return self.image_size // self.patch_size

@@ -41,11 +41,14 @@ class Decoder(nn.Module):
             nn.init.constant_(self.rgb.bias, 0.0 if self.sigmoid else 0.5)
 
     def latent_query(self, latent: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-        """latent (B, M, D), uv (B, M, R, 2) pixel coordinates → query input (B, M, R, ·)."""
+        """latent (B, M, D) per view or (B, M, R, D) per pixel, uv (B, M, R, 2) pixel coordinates
+        → query input (B, M, R, ·)."""
         size = self.cfg.image_size
         xy = (uv + 0.5) / size * 2.0 - 1.0  # pixel centres → [-1, 1]
         code = sinusoidal(xy, self.cfg.pixel_octaves)
-        return torch.cat([latent[:, :, None].expand(-1, -1, uv.shape[2], -1).to(code.dtype), code], dim=-1)
+        if latent.dim() == 3:
+            latent = latent[:, :, None].expand(-1, -1, uv.shape[2], -1)
+        return torch.cat([latent.to(code.dtype), code], dim=-1)
 
     def ray_query(self, origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
         return torch.cat([sinusoidal(origins * self.cfg.position_scale, self.cfg.ray_octaves),

@@ -39,16 +39,18 @@ class PoseGraph(nn.Module):
 
 
 class RenderGraph(nn.Module):
-    """SLSR (B, T, dim), latent (B, D), uv (B, R, 2) pixel coordinates → RGB (B, R, 3) in [0, 1],
-    or, given the segmentation head as `decoder`, class logits (B, R, C). Two graphs rather than
-    one with two outputs: each decoder costs as much as the other, and most calls want one."""
+    """SLSR (B, T, dim), latents (B, 2, D) of the view's left and right halves (`view_latents`),
+    uv (B, R, 2) pixel coordinates → RGB (B, R, 3) in [0, 1], or, given the segmentation head as
+    `decoder`, class logits (B, R, C). The model picks each pixel's latent (`pixel_latents`), so
+    no runtime re-implements that rule. Two graphs rather than one with two outputs: each decoder
+    costs as much as the other, and most calls want one."""
 
     def __init__(self, model: SceneModel, decoder: nn.Module | None = None):
         super().__init__()
         self.model, self.decoder = model, decoder
 
-    def forward(self, slsr: torch.Tensor, latent: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-        query = self.model.query_input(uv[:, None], latent[:, None])
+    def forward(self, slsr: torch.Tensor, latents: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+        query = self.model.query_input(uv[:, None], latents[:, None])
         if self.decoder is not None:
             return self.decoder(query, slsr)[:, 0]
         return self.model.render(slsr, query)[:, 0].clamp(0, 1)

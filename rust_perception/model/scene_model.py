@@ -72,11 +72,36 @@ class SceneModel(nn.Module):
         """Latent poses (B, M, D) from one half of each target image (B, M, 3, H, W)."""
         return self.pose_estimator(image_half(target_images, right), self.first_view_tokens(slsr))
 
+    def view_latents(self, slsr: torch.Tensor, target_images: torch.Tensor) -> torch.Tensor:
+        """Latent poses (B, M, 2, D) of each target's left and right halves: what a whole frame
+        renders from (`pixel_latents`). Models without `crossed_halves` render every pixel from
+        the left half's latent (the paper), so the right row repeats it, without a second call."""
+        b, m = target_images.shape[:2]
+        if not self.cfg.crossed_halves:
+            return self.estimate_pose(slsr, target_images, torch.zeros(b, m, dtype=torch.bool))[:, :, None].expand(
+                -1, -1, 2, -1)
+        both = torch.cat([target_images, target_images], dim=1)
+        right = torch.arange(2 * m, device=target_images.device).expand(b, -1) >= m
+        return self.estimate_pose(slsr, both, right).view(b, 2, m, -1).transpose(1, 2)
+
+    def pixel_latents(self, latents: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+        """The latent (B, M, R, D) each pixel uv (B, M, R, 2) renders from, given a view's
+        `view_latents` (B, M, 2, D): with `crossed_halves` each half takes the other half's latent,
+        else every pixel the left half's. A pixel is in the right half from u ≥ W/2 − ½ (pixel
+        centres: the columns of `right_half_pixels`; continuous u for other render sizes)."""
+        if not self.cfg.crossed_halves:
+            return latents[:, :, None, 0].expand(-1, -1, uv.shape[2], -1)
+        right = uv[..., :1] >= self.cfg.image_size / 2 - 0.5
+        return torch.where(right, latents[:, :, None, 0], latents[:, :, None, 1])
+
     def query_input(self, uv: torch.Tensor, latent: torch.Tensor | None = None, targets: Views | None = None,
                     reference: torch.Tensor | None = None) -> torch.Tensor:
-        """Decoder query input for pixels uv (B, M, R, 2): from latent poses (RUST) or from target
+        """Decoder query input for pixels uv (B, M, R, 2): from latent poses (RUST) — one per
+        target (B, M, D), or both halves' (B, M, 2, D) from `view_latents` — or from target
         cameras relative to `reference`, the first input camera's cam2world (B, 4, 4)."""
         if not self.cfg.posed_targets:
+            if latent.dim() == 4:
+                latent = self.pixel_latents(latent, uv)
             return self.decoder.latent_query(latent, uv)
         rel = relative_poses(targets.cam2world, reference)
         origins, dirs = rays_from_pixels(rel, targets.intrinsics, uv)

@@ -97,30 +97,49 @@ class Engine:
         part = img[:, :, :w] if half == "left" else img[:, :, w:]
         return self._run("pose", {"half_image": np.ascontiguousarray(part)[None], "slsr": self._slsr(slsr)})[0][0]
 
-    def _render(self, slsr, latent, uv, chunk: int, graph: str = "render") -> np.ndarray:
+    def view_latents(self, slsr: np.ndarray, image) -> np.ndarray:
+        """Latent poses (2, D) of `image`'s left and right halves: what `render` and `segment`
+        take to draw that view whole. Row 0 is the left half's (`estimate_pose`, the latent pose
+        the node publishes); models without `crossed_halves` render every pixel from it, so row 1
+        repeats it without a second Pose Estimator call."""
+        left = self.estimate_pose(slsr, image)
+        return np.stack([left, self.estimate_pose(slsr, image, "right") if self.model.crossed_halves else left])
+
+    def _latents(self, latents: np.ndarray) -> np.ndarray:
+        """(D,) — one latent for every pixel — or (2, D) from `view_latents` → (1, 2, D)."""
+        a = np.asarray(latents, np.float32)
+        d = self.model.latent_dim
+        if a.shape == (d,):
+            a = np.stack([a, a])
+        if a.shape != (2, d):
+            raise EngineInputError(f"latent has shape {a.shape}; expected ({d},) or (2, {d}) from view_latents()")
+        return a[None]
+
+    def _render(self, slsr, latents, uv, chunk: int, graph: str = "render") -> np.ndarray:
         uv = np.asarray(uv, np.float32)
         if uv.ndim != 2 or uv.shape[1] != 2 or len(uv) == 0:
             raise EngineInputError(f"uv has shape {uv.shape}; expected (R ≥ 1, 2) pixel coordinates")
-        feeds = {"slsr": self._slsr(slsr), "latent": self._latent(latent)}
+        feeds = {"slsr": self._slsr(slsr), "latents": self._latents(latents)}
         return np.concatenate([self._run(graph, {**feeds, "uv": uv[s : s + chunk][None]})[0][0]
                                for s in range(0, len(uv), chunk)])
 
-    def render(self, slsr: np.ndarray, latent: np.ndarray, uv: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
-        """RGB (R, 3) in [0, 1] at pixel coordinates uv (default: every pixel, row-major)."""
-        return self._render(slsr, latent, self.pixel_grid() if uv is None else uv, chunk)
+    def render(self, slsr: np.ndarray, latents: np.ndarray, uv: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
+        """RGB (R, 3) in [0, 1] at pixel coordinates uv (default: every pixel, row-major), from a
+        view's `view_latents` (2, D) — or one latent (D,) for every pixel, e.g. a moved one."""
+        return self._render(slsr, latents, self.pixel_grid() if uv is None else uv, chunk)
 
-    def render_image(self, slsr: np.ndarray, latent: np.ndarray, size: int | None = None, chunk: int = 4096) -> np.ndarray:
-        """A size×size (default: model size) view as (H, W, 3) uint8."""
+    def render_image(self, slsr: np.ndarray, latents: np.ndarray, size: int | None = None, chunk: int = 4096) -> np.ndarray:
+        """A size×size (default: model size) view as (H, W, 3) uint8; `latents` as in `render`."""
         size = size or self.size
-        rgb = self.render(slsr, latent, self.pixel_grid(size), chunk)
+        rgb = self.render(slsr, latents, self.pixel_grid(size), chunk)
         return (rgb.reshape(size, size, 3) * 255.0 + 0.5).astype(np.uint8)
 
-    def segment(self, slsr: np.ndarray, latent: np.ndarray, size: int | None = None, chunk: int = 4096) -> np.ndarray:
-        """Class ids (H, W) uint8 of a size×size view (needs a segmentation head)."""
+    def segment(self, slsr: np.ndarray, latents: np.ndarray, size: int | None = None, chunk: int = 4096) -> np.ndarray:
+        """Class ids (H, W) uint8 of a size×size view (needs a segmentation head); `latents` as in `render`."""
         if not self.model.segmentation:
             raise UserError(f"{self.model_dir} has no segmentation head (train_heads --head segmentation, then rust_export)")
         size = size or self.size
-        logits = self._render(slsr, latent, self.pixel_grid(size), chunk, graph="segment")
+        logits = self._render(slsr, latents, self.pixel_grid(size), chunk, graph="segment")
         return logits.argmax(-1).reshape(size, size).astype(np.uint8)
 
     def relative_pose(self, slsr: np.ndarray, latent_1: np.ndarray, latent_2: np.ndarray) -> dict[str, np.ndarray | None]:

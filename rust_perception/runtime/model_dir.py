@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from ..errors import UserError
 from ..io import sha256_file
 
-FORMAT = 1
+FORMAT = 2  # 2: render/segment take both halves' latents (1, 2, D); crossed_halves
 METADATA = "metadata.json"
 WEIGHTS = "weights.pt"
 # uv pixel counts one render/segment call may take: the exported graphs allow up to PIXELS_MAX;
@@ -48,6 +48,7 @@ class ModelDirectory:
     tokens: int
     segmentation: bool
     epe: bool
+    crossed_halves: bool  # whole frames render each half from the other half's latent
     classes: tuple[Mapping[str, Any], ...]
     latent_space: Mapping[str, Any] | None
     graphs: Mapping[str, GraphSpec]
@@ -67,14 +68,17 @@ class ModelDirectory:
             meta = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UserError(f"{file} is corrupt ({exc})") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise UserError(f"{file} is not format {FORMAT} model metadata")
+        found = meta.get("format") if isinstance(meta, dict) else None
+        if found != FORMAT:
+            raise UserError(f"{file} is not format {FORMAT} model metadata (found format {found}); "
+                            f"export the run again: rust_export --run RUN --out {path}")
         try:
             graphs = {name: GraphSpec(name, g["file"], tuple(g["inputs"]), tuple(g["outputs"]), g["sha256"])
                       for name, g in meta["graphs"].items()}
             model = cls(path=path, meta=MappingProxyType(meta), image_size=int(meta["image_size"]),
                         num_inputs=int(meta["num_inputs"]), latent_dim=int(meta["latent_dim"]), dim=int(meta["dim"]),
                         tokens=int(meta["tokens"]), segmentation=bool(meta["segmentation"]), epe=bool(meta["epe"]),
+                        crossed_halves=bool(meta["crossed_halves"]),
                         classes=tuple(meta.get("classes") or ()), latent_space=meta.get("latent_space"),
                         graphs=MappingProxyType(graphs), weights_sha256=meta.get("weights_sha256"),
                         fingerprint=hashlib.sha256(raw).hexdigest())
@@ -96,7 +100,7 @@ class ModelDirectory:
     def graph_inputs(self) -> dict[str, dict[str, list[int]]]:
         """Input shapes of every graph implied by the metadata (-1 = dynamic pixel count)."""
         n, s, d, t, dim = self.num_inputs, self.image_size, self.latent_dim, self.tokens, self.dim
-        pixels = {"slsr": [1, t, dim], "latent": [1, d], "uv": [1, -1, 2]}
+        pixels = {"slsr": [1, t, dim], "latents": [1, 2, d], "uv": [1, -1, 2]}
         shapes = {"encoder": {"images": [1, n, 3, s, s]},
                   "pose": {"half_image": [1, 3, s, s // 2], "slsr": [1, t, dim]},
                   "render": pixels, "segment": pixels,

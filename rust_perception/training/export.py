@@ -2,8 +2,8 @@
 
     encoder.onnx   images (1, N, 3, H, W) → slsr (1, T, dim)
     pose.onnx      half_image (1, 3, H, W/2), slsr → latent (1, D)
-    render.onnx    slsr, latent, uv (1, R, 2) with R dynamic → rgb (1, R, 3)
-    segment.onnx   slsr, latent, uv (1, R, 2) → class logits (1, R, C)      (when a segmentation head exists)
+    render.onnx    slsr, latents (1, 2, D), uv (1, R, 2) with R dynamic → rgb (1, R, 3)
+    segment.onnx   slsr, latents, uv (1, R, 2) → class logits (1, R, C)    (when a segmentation head exists)
     epe.onnx       slsr, latent_1, latent_2 → relative pose (1, 3 [+ 6])   (when an EPE head exists)
     weights.pt     the same weights for the torch backend (loaded with weights_only=True)
     metadata.json  sizes, classes, PCA basis and meanings, training-config hash, opset, checksums
@@ -82,6 +82,7 @@ def export_model(run: Path, out: Path) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "format": FORMAT, "variant": m.variant, "image_size": m.image_size, "num_inputs": m.num_inputs,
         "latent_dim": m.latent_dim, "dim": m.dim, "tokens": m.num_inputs * m.patches**2,
+        "crossed_halves": m.crossed_halves,
         "data_kind": manifest.get("kind"), "classes": manifest.get("classes", []) if "segmentation" in heads else [],
         "segmentation": "segmentation" in heads, "epe": "epe" in heads,
         "epe_rotation": bool("epe" in heads and heads["epe"][0].rotation),
@@ -94,13 +95,13 @@ def export_model(run: Path, out: Path) -> dict[str, Any]:
     slsr = torch.zeros(1, meta["tokens"], m.dim)
     latent_in = torch.zeros(1, d)
     pixels = torch.export.Dim("pixels", min=1, max=PIXELS_MAX)
-    pixel_inputs = (slsr, latent_in, torch.rand(1, 64, 2) * s)
-    dynamic = {"slsr": None, "latent": None, "uv": {1: pixels}}
+    pixel_inputs = (slsr, torch.randn(1, 2, d), torch.rand(1, 64, 2) * s)
+    dynamic = {"slsr": None, "latents": None, "uv": {1: pixels}}
     jobs = [("encoder", EncodeGraph(model), (torch.rand(1, n, 3, s, s),), ["images"], ["slsr"], None),
             ("pose", PoseGraph(model), (torch.rand(1, 3, s, s // 2), slsr), ["half_image", "slsr"], ["latent"], None),
-            ("render", RenderGraph(model), pixel_inputs, ["slsr", "latent", "uv"], ["rgb"], dynamic)]
+            ("render", RenderGraph(model), pixel_inputs, ["slsr", "latents", "uv"], ["rgb"], dynamic)]
     if "segmentation" in heads:
-        jobs.append(("segment", RenderGraph(model, heads["segmentation"][1]), pixel_inputs, ["slsr", "latent", "uv"],
+        jobs.append(("segment", RenderGraph(model, heads["segmentation"][1]), pixel_inputs, ["slsr", "latents", "uv"],
                      ["logits"], dynamic))
     if "epe" in heads:
         # distinct example tensors: the exporter merges inputs that alias one tensor into one

@@ -13,10 +13,11 @@ from .steps import render_targets
 
 @torch.no_grad()
 def render_full_targets(model: SceneModel, batch, bf16: bool = False) -> torch.Tensor:
-    """Whole target views (B, M, 3, H, W); RUST's Pose Estimator sees their left halves."""
+    """Whole target views (B, M, 3, H, W), as the model renders a whole frame: RUST from its
+    `view_latents` (crossed halves where trained so), the posed variants from the true poses."""
     b, m, _, h, w = batch["target_images"].shape
     uv = pixel_grid(h, w).expand(b, m, -1, -1)
-    return render_targets(model, batch, uv, bf16).view(b, m, h, w, 3).permute(0, 1, 4, 2, 3)
+    return render_targets(model, batch, uv, bf16, pose_half="both").view(b, m, h, w, 3).permute(0, 1, 4, 2, 3)
 
 
 def comparison_figure(batch, renders: dict[str, torch.Tensor], path: str | Path, scores=None) -> Path:

@@ -39,11 +39,11 @@ def head_file(run: Path, head: str) -> Path:
 
 @torch.no_grad()
 def frozen_features(model: SceneModel, images: torch.Tensor, inputs: torch.Tensor):
-    """SLSR of `inputs` (B, N, 3, H, W) and latent poses (B, V, D) of `images` (B, V, 3, H, W) from
-    their left halves."""
+    """SLSR of `inputs` (B, N, 3, H, W) and the `view_latents` (B, V, 2, D) of `images`
+    (B, V, 3, H, W): row 0, the left half's, is the latent pose EPE reads; segmentation queries
+    each pixel with the latent the model renders it from."""
     slsr = model.encode(inputs)
-    b, v = images.shape[:2]
-    return slsr, model.estimate_pose(slsr, images, torch.zeros(b, v, dtype=torch.bool))
+    return slsr, model.view_latents(slsr, images)
 
 
 def view_pairs(m: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,14 +71,14 @@ def head_loss(head, cfg: HeadConfig, model: SceneModel, batch, position_std: flo
     slsr, latents = frozen_features(model, batch["target_images"], batch["input_images"])
     if cfg.head == "epe":
         truth = epe_targets(batch["target_cam2world"], cfg.rotation)
-        pred = epe_predict(head, slsr, latents, position_std)
+        pred = epe_predict(head, slsr, latents[:, :, 0], position_std)
         loss = F.mse_loss(pred[..., :3] / position_std, truth[..., :3] / position_std)
         return loss + (F.mse_loss(pred[..., 3:], truth[..., 3:]) if cfg.rotation else 0.0)
     b, m, _, h, w = batch["target_images"].shape
     flat = torch.randint(0, h * w, (b, m, rays), generator=gen)
     uv = torch.stack([flat % w, flat // w], -1).float()
     labels = gather_pixels(batch["target_labels"][:, :, None].float(), uv)[..., 0].long()
-    logits = head(head.latent_query(latents, uv), slsr)
+    logits = head(head.latent_query(model.pixel_latents(latents, uv), uv), slsr)
     return F.cross_entropy(logits.flatten(0, 2), labels.flatten())
 
 
@@ -159,12 +159,12 @@ def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any
     for batch in held_out_batches(test, scenes):
         slsr, latents = frozen_features(model, batch["target_images"], batch["input_images"])
         if cfg.head == "epe":
-            preds.append(epe_predict(head, slsr, latents, state["position_std"]).flatten(0, 1))
+            preds.append(epe_predict(head, slsr, latents[:, :, 0], state["position_std"]).flatten(0, 1))
             truths.append(epe_targets(batch["target_cam2world"], cfg.rotation).flatten(0, 1))
             continue
         b, m, _, h, w = batch["target_images"].shape
         uv = right_half_pixels(b, m, h)
-        pred = head(head.latent_query(latents, uv), slsr).argmax(-1)
+        pred = head(head.latent_query(model.pixel_latents(latents, uv), uv), slsr).argmax(-1)
         truth = gather_pixels(batch["target_labels"][:, :, None].float(), uv)[..., 0].long()
         confusion += confusion_matrix(pred, truth, len(classes))
         first = batch if first is None else first
@@ -189,10 +189,11 @@ def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any
 
 @torch.no_grad()
 def segment_views(model: SceneModel, head, slsr: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-    """Class maps (B, V, H, W) of whole views, each queried with its own latent pose (left half)."""
+    """Class maps (B, V, H, W) of whole views, each pixel queried with the latent pose the model
+    renders it from (`view_latents`, `pixel_latents`)."""
     b, v, _, h, w = images.shape
-    latents = model.estimate_pose(slsr, images, torch.zeros(b, v, dtype=torch.bool))
     uv = pixel_grid(h, w).expand(b, v, -1, -1)
+    latents = model.pixel_latents(model.view_latents(slsr, images), uv)
     return head(head.latent_query(latents, uv), slsr).argmax(-1).view(b, v, h, w)
 
 

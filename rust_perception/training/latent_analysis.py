@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..latent_space import PCA, camera_attributes, linear_probe, relative_pose
+from ..latent_space import PCA, camera_attributes, linear_probe, neighbour_probe, relative_pose
 from ..model.scene_model import SceneModel, pixel_grid
 
 LATENT_FILE = "latent_space.json"  # in the run directory: PCA basis + component meanings (the node reads it)
@@ -41,26 +41,29 @@ def collect_latents(model: SceneModel, dataset, kind: str, samples: int, batch_s
 
 
 def probe_relative_pose(model: SceneModel, data, cfg, kind: str, test_latents: np.ndarray,
-                        test_relative: dict[str, np.ndarray], samples: int) -> dict[str, float]:
-    """Linear-probe R² on the given held-out latents, fitted on `samples` draws of the training
-    split of `data` (a dataset path; {} when it has no training split)."""
+                        test_relative: dict[str, np.ndarray], samples: int) -> dict[str, dict[str, float]]:
+    """R² on the given held-out latents of the linear and the nearest-neighbour probe, fitted on
+    `samples` draws of the training split of `data` (a dataset path; {} when it has no training
+    split): {"linear": {value: R²}, "neighbours": {value: R²}}."""
     from ..data.store import DatasetStore, MultiViewDataset
 
     if "train" not in DatasetStore(data).splits:
         return {}
     train = MultiViewDataset(data, "train", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 2)
     train_latents, _, train_relative = collect_latents(model, train, kind, samples, progress=False)
-    return linear_probe(train_latents, train_relative, test_latents, test_relative)
+    return {"linear": linear_probe(train_latents, train_relative, test_latents, test_relative),
+            "neighbours": neighbour_probe(train_latents, train_relative, test_latents, test_relative)}
 
 
 @torch.no_grad()
 def traversal(model: SceneModel, batch, pca: PCA, components: int = 3, steps: int = 7, span: float = 2.0) -> np.ndarray:
-    """Renders (K, steps, H, W, 3) of the first scene in `batch`: its first target's latent pose
-    moved from −span to +span standard deviations along each of the top `components`."""
+    """Renders (K, steps, H, W, 3) of the first scene in `batch`: its first target's latent poses
+    (both halves', `view_latents`) moved from −span to +span standard deviations along each of the
+    top `components`."""
     size = model.cfg.image_size
     one = {k: v[:1] for k, v in batch.items()}
     slsr = model.encode(one["input_images"])
-    base = model.estimate_pose(slsr, one["target_images"][:, :1], torch.zeros(1, 1, dtype=torch.bool))[0, 0].numpy()
+    base = model.view_latents(slsr, one["target_images"][:, :1])[0, 0].numpy()
     uv = pixel_grid(size, size)[None, None]
     out = np.zeros((components, steps, size, size, 3), np.float32)
     for k in range(min(components, len(pca.std))):

@@ -84,8 +84,9 @@ def right_half_pixels(b: int, m: int, size: int) -> torch.Tensor:
 def render_targets(model: SceneModel, batch, uv: torch.Tensor, bf16: bool = False, pose_half: str = "left",
                    chunk: int = 4096, swap_poses: bool = False) -> torch.Tensor:
     """RGB (B, M, R, 3) at target pixels uv, with the Pose Estimator fed `pose_half` of each
-    target (RUST) or the true target poses (posed variants). `swap_poses` renders each target
-    at the next target's pose (latent or true): how much a model's renders depend on the pose."""
+    target — "left", "right" or "both" (`view_latents`: whole frames as the model renders them)
+    — (RUST) or the true target poses (posed variants). `swap_poses` renders each target at the
+    next target's pose (latent or true): how much a model's renders depend on the pose."""
     images = batch["target_images"]
     b, m = images.shape[:2]
     with torch.autocast("cuda" if images.is_cuda else "cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -95,7 +96,8 @@ def render_targets(model: SceneModel, batch, uv: torch.Tensor, bf16: bool = Fals
         slsr = model.encode(batch["input_images"], inputs)
         latent = None
         if model.cfg.variant == "rust":
-            latent = model.estimate_pose(slsr, images, torch.full((b, m), pose_half == "right"))
+            latent = (model.view_latents(slsr, images) if pose_half == "both"
+                      else model.estimate_pose(slsr, images, torch.full((b, m), pose_half == "right")))
             latent = latent.roll(1, dims=1) if swap_poses else latent
         reference = inputs.cam2world[:, 0] if inputs is not None else None
         rgb = model.render(slsr, model.query_input(uv, latent, targets, reference), chunk=chunk)
