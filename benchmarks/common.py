@@ -61,3 +61,37 @@ class Results:
 
     def save(self) -> None:
         write_json(self.path, self.data)
+
+
+def keep(run: Path, kept: Path) -> None:
+    """Copy the run's newest checkpoint, config and log into `kept` (a committed results folder,
+    overwritten in place), so a fresh clone continues a budget that needs several sessions."""
+    from rust_perception.io import atomic_write
+    from rust_perception.training.checkpoint import list_checkpoints
+    from rust_perception.training.trainer import CONFIG_FILE, METRICS_FILE
+
+    checkpoints = list_checkpoints(run / "checkpoints")
+    if not checkpoints:
+        return
+    kept.mkdir(parents=True, exist_ok=True)
+    for source, name in ((checkpoints[-1], "checkpoint.pt"), (run / CONFIG_FILE, CONFIG_FILE),
+                         (run / METRICS_FILE, METRICS_FILE)):
+        with atomic_write(kept / name) as handle:
+            handle.write(source.read_bytes())
+
+
+def restore(run: Path, candidates: list[Path]) -> None:
+    """A fresh machine: start `run` from the first kept copy (`keep`) among `candidates`, if any."""
+    from rust_perception.io import atomic_write
+    from rust_perception.training.checkpoint import load_checkpoint
+    from rust_perception.training.trainer import CONFIG_FILE, METRICS_FILE
+
+    kept = next((c for c in candidates if (c / "checkpoint.pt").is_file()), None)
+    if run.exists() or kept is None:
+        return
+    step = int(load_checkpoint(kept / "checkpoint.pt")["step"])
+    for name, target in (("checkpoint.pt", f"checkpoints/step_{step:07d}.pt"), (CONFIG_FILE, CONFIG_FILE),
+                         (METRICS_FILE, METRICS_FILE)):
+        with atomic_write(run / target) as handle:
+            handle.write((kept / name).read_bytes())
+    print(f"restored {run} at step {step} from {kept}")

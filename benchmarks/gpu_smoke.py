@@ -92,13 +92,14 @@ def compare_graphs(engine, reference) -> dict:
     slsr = reference.encode(inputs)
     diffs["pose"] = float(np.abs(engine.estimate_pose(slsr, inputs[1]) - reference.estimate_pose(slsr, inputs[1])).max())
     latent = reference.estimate_pose(slsr, inputs[1])
+    halves = reference.view_latents(slsr, inputs[1])  # a crossed model's two rows: the in-graph choice is compared too
     rng = np.random.default_rng(1)
     for pixels in RENDER_PIXELS:
         uv = rng.uniform(-0.5, model.image_size - 0.5, (pixels, 2)).astype(np.float32)
-        diffs[f"render_{pixels}"] = float(np.abs(engine.render(slsr, latent, uv) - reference.render(slsr, latent, uv)).max())
+        diffs[f"render_{pixels}"] = float(np.abs(engine.render(slsr, halves, uv) - reference.render(slsr, halves, uv)).max())
     if model.segmentation:
-        a = engine._render(slsr, latent, engine.pixel_grid(), 4096, graph="segment")
-        b = reference._render(slsr, latent, reference.pixel_grid(), 4096, graph="segment")
+        a = engine._render(slsr, halves, engine.pixel_grid(), 4096, graph="segment")
+        b = reference._render(slsr, halves, reference.pixel_grid(), 4096, graph="segment")
         diffs["segment_logits"] = float(np.abs(a - b).max())
     if model.epe:
         other = reference.estimate_pose(slsr, inputs[3])

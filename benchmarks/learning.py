@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -31,9 +32,8 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, Results  # noqa: E402
+from common import RESULTS, Results, keep, restore  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from rust_perception.config import load_config, to_dict  # noqa: E402
@@ -45,7 +45,7 @@ from rust_perception.model.scene_model import SceneModel, Views  # noqa: E402
 from rust_perception.training.config import load_train_config  # noqa: E402
 from rust_perception.training.diagnostics import image_dependence, image_to_ray_effect, input_swap_effect  # noqa: E402
 from rust_perception.training.steps import evaluate_batch, held_out_batches, right_half_pixels  # noqa: E402
-from rust_perception.training.trainer import CONFIG_FILE, METRICS_FILE  # noqa: E402
+from rust_perception.training.trainer import METRICS_FILE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Issue 12's "done when", on the last evaluation. "Overall" PSNR is the pooled one (PSNR of the
@@ -93,50 +93,22 @@ def init_diagnostics(cfg, variants: list[str]) -> dict:
 KEPT = RESULTS / "learning_runs"
 
 
-def keep(run: Path) -> None:
-    """Copy the run's newest checkpoint, config and log into the committed results folder."""
-    from rust_perception.training.checkpoint import list_checkpoints
-
-    checkpoints = list_checkpoints(run / "checkpoints")
-    if not checkpoints:
-        return
-    kept = KEPT / run.name
-    kept.mkdir(parents=True, exist_ok=True)
-    for source, name in ((checkpoints[-1], "checkpoint.pt"), (run / CONFIG_FILE, CONFIG_FILE),
-                         (run / METRICS_FILE, METRICS_FILE)):
-        with atomic_write(kept / name) as handle:
-            handle.write(source.read_bytes())
-
-
-def restore(run: Path) -> None:
-    """A fresh machine: start the run from its committed copy, if there is one."""
-    from rust_perception.training.checkpoint import load_checkpoint
-
-    kept = KEPT / run.name
-    if run.exists() or not (kept / "checkpoint.pt").is_file():
-        return
-    step = int(load_checkpoint(kept / "checkpoint.pt")["step"])
-    for name, target in (("checkpoint.pt", f"checkpoints/step_{step:07d}.pt"), (CONFIG_FILE, CONFIG_FILE),
-                         (METRICS_FILE, METRICS_FILE)):
-        with atomic_write(run / target) as handle:
-            handle.write((kept / name).read_bytes())
-    print(f"restored {run} at step {step} from {kept}")
-
-
 def latent_readout(run: Path) -> dict:
     """What RUST's latent poses carry: R² on held-out targets of a linear and a nearest-neighbour
     probe, fitted on training scenes, from the latent to the target camera's position in the first
-    input camera's frame and to cos / sin of the relative yaw (latent_space.linear_probe,
-    neighbour_probe)."""
+    input camera's frame, to cos / sin of the relative yaw and to the target's own height and
+    pitch, and of the pair probe from the target's and the first input view's latents to the
+    relative values (latent_space.linear_probe, neighbour_probe, pair_probe)."""
     from rust_perception.training.latent_analysis import collect_latents, probe_relative_pose
     from rust_perception.training.trainer import load_model
 
     cfg, model, step = load_model(run)
     test = MultiViewDataset(ROOT / cfg.dataset, "test", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 1)
-    latents, _, relative = collect_latents(model, test, "dome", cfg.eval_scenes, progress=False)
-    r2 = probe_relative_pose(model, ROOT / cfg.dataset, cfg, "dome", latents, relative, 1500)
+    collected = collect_latents(model, test, "dome", cfg.eval_scenes, progress=False)
+    r2 = probe_relative_pose(model, ROOT / cfg.dataset, cfg, "dome", collected, 1500)
     return {"step": step, "r2": {k: round(v, 3) for k, v in r2["linear"].items()},
-            "neighbour_r2": {k: round(v, 3) for k, v in r2["neighbours"].items()}}
+            "neighbour_r2": {k: round(v, 3) for k, v in r2["neighbours"].items()},
+            "pair_r2": {k: round(v, 3) for k, v in r2["pair"].items()}}
 
 
 @torch.no_grad()
@@ -214,18 +186,19 @@ def rust_halves(run: Path) -> dict:
 
 def score(runs: list[Path], cfg, results: Results) -> None:
     """Record probe runs (one lever each, trained with train.py and this config's evaluation) by
-    their last evaluation on the same held-out targets, with the settings they changed."""
+    their last evaluation, with the settings they changed — on the same held-out targets, or on
+    another dataset's (the lever is the data), scored against that data's own baselines."""
     from rust_perception.training.trainer import read_run_config
 
     reference = to_dict(cfg)
     probes = results.data.setdefault("probes", [])
     for run in runs:
         mine = to_dict(read_run_config(run))
-        if mine["eval_scenes"] != cfg.eval_scenes or mine["dataset"] != cfg.dataset:
-            raise SystemExit(f"{run} was not evaluated on this benchmark's {cfg.eval_scenes} scenes of {cfg.dataset}")
+        if mine["eval_scenes"] != cfg.eval_scenes:
+            raise SystemExit(f"{run} was not evaluated on {cfg.eval_scenes} held-out scenes, as this benchmark is")
         changed = {f"model.{k}": v for k, v in mine["model"].items() if v != reference["model"].get(k)}
         changed |= {k: v for k, v in mine.items() if k != "model" and v != reference.get(k)
-                    and k not in ("steps", "eval_every", "checkpoint_every", "threads")}
+                    and k not in ("steps", "eval_every", "checkpoint_every", "keep_checkpoints", "threads")}
         evals = [json.loads(line) for line in (run / METRICS_FILE).read_text().splitlines() if '"eval"' in line]
         name = f"{run.parent.name}/{run.name}"
         probes[:] = [p for p in probes if p["run"] != name]
@@ -304,6 +277,7 @@ def main() -> int:
     parser.add_argument("--halves-of", type=Path, nargs="*", default=[],
                         help="other RUST runs whose scores by half and latent (rust_halves) are recorded beside the main one")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the runs it started, not orphan them
     cfg = load_train_config(ROOT / args.config, overrides("rust", args.steps))
     results = Results("learning.json", config=args.config, data=args.data, steps=cfg.steps, lr=cfg.lr,
                       batch_size=cfg.batch_size, rays_per_target=cfg.rays_per_target, eval_scenes=cfg.eval_scenes,
@@ -318,7 +292,7 @@ def main() -> int:
     results.set(init=previous.get("init") or init_diagnostics(cfg, args.variants), probes=previous.get("probes", []))
     if not args.collect:
         for v in args.variants:
-            restore(args.work / v)
+            restore(args.work / v, [KEPT / v])
     children = [] if args.collect else [
         subprocess.Popen([sys.executable, str(ROOT / "trainer" / "train.py"), "--config", str(ROOT / args.config),
                           "--run", str(args.work / v), "--quiet",
@@ -332,7 +306,7 @@ def main() -> int:
             results.set(curves=curves, criteria=judge(curves))
             plot(curves, RESULTS / "learning.png")
             for v in args.variants:
-                keep(args.work / v)
+                keep(args.work / v, KEPT / v)
             if not running:
                 break
             time.sleep(60)

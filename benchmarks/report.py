@@ -41,22 +41,43 @@ def train_speed(d: dict) -> str:
     return "\n".join(rows)
 
 
+def _training_poses(overrides: list[str]) -> str:
+    """What poses a Table 1 row trained with, from its overrides."""
+    o = dict(x.split("=", 1) for x in overrides)
+    variant = o.get("model.variant", "rust")
+    if variant == "rust":
+        return "none"
+    noise = lambda key: f"σ={o[key]}" if float(o.get(key, 0)) else "perfect"  # noqa: E731
+    return f"inputs {noise('input_pose_noise') if variant == 'srt' else 'none'}, targets {noise('target_pose_noise')}"
+
+
 def table1(d: dict) -> str:
     b = d["budget"]
-    out = [f"Budget per model: {b['steps']} steps × batch {b['batch_size']} × 3 targets × {b['rays_per_target']} "
-           f"pixels, lr {b.get('lr', 2e-4)}, `{b['model']}` widths at {b.get('size', 64)}×{b.get('size', 64)}, fp32; "
-           f"data {', '.join(f'`{v}`' for v in b.get('data', {}).values()) or 'default'}; evaluated on {b['eval_scenes']} "
-           "held-out scenes × 3 targets (PSNR/SSIM on right halves)."]
-    for kind, paper in (("dome", "msn"), ("street", "street_view")):
-        if not d.get(kind):
+    out = [f"`{b['config']}` ({b['steps']} steps; ablations {b['ablation_steps']}), data "
+           + ", ".join(f"`{v}`" for v in b["data"].values()) + f"; {d['protocol']}."]
+    for group in ("dome", "ablation", "street"):
+        rows = d.get(group) or {}
+        if not rows:
             continue
-        out += ["", f"| {kind} | training poses | PSNR (dB) | SSIM | paper PSNR ({paper}) |", "|---|---|---|---|---|"]
-        for name, r in d[kind].items():
-            poses = ("none" if r["variant"] == "rust" else
-                     f"inputs {'σ=' + str(r['input_pose_noise']) if r['input_pose_noise'] else 'perfect' if r['variant'] == 'srt' else 'none'}, "
-                     f"targets {'σ=' + str(r['target_pose_noise']) if r['target_pose_noise'] else 'perfect'}")
-            out.append(f"| {name} | {poses} | {r['psnr']:.2f} ± {r['psnr_stderr']:.2f} | {r['ssim']:.3f} | "
-                       f"{d['paper_psnr'][paper].get(name, '')} |")
+        done = [r for r in rows.values() if "pooled_psnr" in r]
+        out += ["", f"| {group} | training poses | pooled PSNR (dB) | mean PSNR ± s.e. | SSIM | object PSNR | "
+                "paper PSNR |", "|---|---|---|---|---|---|---|"]
+        for name, r in rows.items():
+            if "pooled_psnr" not in r:
+                out.append(f"| {name} | – | not finished yet | | | | {r.get('paper_psnr') or ''} |")
+                continue
+            poses = f"none; PE fed {r['pose_half']} halves" if "pose_half" in r else _training_poses(r.get("overrides", []))
+            out.append(f"| {name} | {poses} | {r['pooled_psnr']:.2f} | {r['psnr']:.2f} ± {r['psnr_stderr']:.2f} | "
+                       f"{r['ssim']:.3f} | {r['object_psnr']:.2f} | {r.get('paper_psnr') or ''} |")
+        if done:
+            first = done[0]
+            out += ["", f"Baselines on the same pixels ({group}): constant colour {first['constant_colour_pooled_psnr']:.2f} dB "
+                    f"pooled, background oracle {first['background_oracle_pooled_psnr']:.2f} dB; ground colour on objects "
+                    f"{first['background_oracle_object_psnr']:.2f} dB."]
+        if group == "dome" and d.get("claims"):
+            out += ["", "The paper's claims (pooled PSNR): " + "; ".join(
+                f"{k.replace('_', ' ')}: {'met' if c['met'] else 'NOT met'} "
+                f"({', '.join(f'{n} {v:.2f}' for n, v in c.items() if n != 'met')})" for k, c in d["claims"].items()) + "."]
     return "\n".join(out)
 
 
@@ -196,7 +217,13 @@ def learning(d: dict) -> str:
                  + " / ".join(f"{probe['r2'][k]:.2f}" for k in ("cos_yaw", "sin_yaw")) + "."
                  + (" A 15-nearest-neighbour probe, which would read a curved latent space too: "
                     + " / ".join(f"{probe['neighbour_r2'][k]:.2f}" for k in ("x", "y", "z", "cos_yaw", "sin_yaw"))
-                    + " (same order)." if "neighbour_r2" in probe else "")]
+                    + " (same order)." if "neighbour_r2" in probe else "")
+                 + (f" What the target's own image shows of its camera, without another view — its height "
+                    f"{probe['r2']['own_height']:.2f}, its pitch {probe['r2']['own_pitch']:.2f} (linear)."
+                    if "own_height" in probe["r2"] else "")
+                 + (" The pair probe (the target's and the first input view's latents, bilinear): relative yaw cos / sin "
+                    + " / ".join(f"{probe['pair_r2'][k]:.2f}" for k in ("cos_yaw", "sin_yaw")) + "."
+                    if "pair_r2" in probe else "")]
     if halves := d.get("rust_halves"):
         rows += ["", "RUST by half and by the latent each half is rendered from (pooled dB; the Pose Estimator fed the "
                  "left half unless named):", "",
@@ -221,13 +248,17 @@ def learning(d: dict) -> str:
                                                                if "image_to_ray_effect" in r else "")
                              for v, r in init.items()) + "."]
     if d.get("probes"):
-        rows += ["", "Probes (one lever each, the same held-out targets; settings that differ from the run above):", "",
-                 "| run | step | changed | pooled / object / at another pose (dB) | latent probe R² y (down) / "
-                 "cos / sin yaw |", "|---|---|---|---|---|"]
+        rows += ["", "Probes (one lever each, the same held-out targets unless the dataset changed; settings that "
+                 "differ from the run above):", "",
+                 "| run | step | changed | pooled / object / at another pose (dB) | constant colour, pooled (dB) | "
+                 "latent probe R² y (down) / cos / sin yaw | pair probe R² cos / sin yaw |", "|---|---|---|---|---|---|---|"]
         rows += [f"| {p['run']} | {p['step']} | {', '.join(f'{k}={v}' for k, v in p['changed'].items())} | "
                  f"{p['pooled_psnr']:.2f} / {p['object_psnr']:.2f} / {p.get('swapped_pose_pooled_psnr', '–')} | "
+                 f"{p['constant_colour_pooled_psnr']:.2f} | "
                  + (" / ".join(f"{p['latent_probe']['r2'][k]:.2f}" for k in ("y", "cos_yaw", "sin_yaw"))
-                    if "latent_probe" in p else "–") + " |" for p in d["probes"]]
+                    if "latent_probe" in p else "–") + " | "
+                 + (" / ".join(f"{p['latent_probe']['pair_r2'][k]:.2f}" for k in ("cos_yaw", "sin_yaw"))
+                    if "pair_r2" in p.get("latent_probe", {}) else "–") + " |" for p in d["probes"]]
     m = d["machine"]
     rows += ["", f"Collected on {m.get('cpu_model', '?')} ({m.get('cpu_capability', '?')}, bf16 "
              f"{'fast' if m.get('bf16_fast') else 'slow'}) at {m['date']}; the runs span sessions and machines "
@@ -248,17 +279,22 @@ def update_docs(root: Path = RESULTS.parents[1]) -> None:
 
 
 def update_blocks(path: Path) -> None:
-    import re
-
     from rust_perception.io import atomic_write
 
-    text = path.read_text()
+    text = regenerate(path.read_text())
+    with atomic_write(path, "w") as handle:
+        handle.write(text)
+
+
+def regenerate(text: str) -> str:
+    """`text` with every `<!-- NAME -->…<!-- /NAME -->` block rendered from the results."""
+    import re
+
     for name in re.findall(r"<!-- (\w+) -->\n", text):
         if f"<!-- /{name} -->" in text:
             text = re.sub(rf"<!-- {name} -->\n.*?<!-- /{name} -->", lambda _: f"<!-- {name} -->\n{render(name)}\n<!-- /{name} -->",
                           text, flags=re.S)
-    with atomic_write(path, "w") as handle:
-        handle.write(text)
+    return text
 
 
 def main() -> int:

@@ -105,6 +105,14 @@ def relative_pose(target_c2w: np.ndarray, first_c2w: np.ndarray) -> dict[str, np
     return {"x": position[:, 0], "y": position[:, 1], "z": position[:, 2], "cos_yaw": np.cos(yaw), "sin_yaw": np.sin(yaw)}
 
 
+def own_pose(target_c2w: np.ndarray) -> dict[str, np.ndarray]:
+    """What one image can show of its own camera without any other view: its height above the
+    ground and its pitch (the horizon's place in the image) — beside `relative_pose`, this tells a
+    latent that relates the target to the first input view from one that describes the target alone."""
+    t = np.asarray(target_c2w, np.float64)
+    return {"own_height": t[:, 2, 3], "own_pitch": np.arcsin(np.clip(t[:, 2, 2], -1.0, 1.0))}
+
+
 def linear_probe(train_latents: np.ndarray, train_values: dict[str, np.ndarray], test_latents: np.ndarray,
                  test_values: dict[str, np.ndarray]) -> dict[str, float]:
     """R² on test latents of an affine least-squares map from latents to each value, fitted on the
@@ -137,6 +145,20 @@ def neighbour_probe(train_latents: np.ndarray, train_values: dict[str, np.ndarra
         total = ((truth - truth.mean()) ** 2).sum()
         r2[name] = float(1 - ((pred - truth) ** 2).sum() / total) if total > 0 else 0.0
     return r2
+
+
+def pair_probe(train_latents: np.ndarray, train_first: np.ndarray, train_values: dict[str, np.ndarray],
+               test_latents: np.ndarray, test_first: np.ndarray, test_values: dict[str, np.ndarray]) -> dict[str, float]:
+    """R² on test pairs of a linear map from a target's latent, the first input view's latent and
+    their outer product to each relative value. Where each latent holds its own view's orientation
+    in a frame the scene fixes (a backdrop, gravity) rather than one relative to the first view,
+    the relative yaw is bilinear in the two — cos(a − b) = cos a·cos b + sin a·sin b — and this reads
+    it where the single-latent probe cannot."""
+    def features(target, first):
+        target, first = np.asarray(target, np.float64), np.asarray(first, np.float64)
+        return np.c_[target, first, np.einsum("ni,nj->nij", target, first).reshape(len(target), -1)]
+
+    return linear_probe(features(train_latents, train_first), train_values, features(test_latents, test_first), test_values)
 
 
 def camera_attributes(kind: str, target_c2w: np.ndarray, first_c2w: np.ndarray,

@@ -11,7 +11,8 @@ from transforms3d.euler import euler2mat
 
 from rust_perception.geometry import similarity_transform
 from rust_perception.latent_space import (camera_attributes, component_meanings, correlation_table, fit_pca,
-                                          linear_probe, motion_latent, neighbour_probe, relative_pose)
+                                          linear_probe, motion_latent, neighbour_probe, pair_probe,
+                                          relative_pose)
 from rust_perception.metrics import confusion_matrix, iou_per_class, mean_iou, r2_score
 from rust_perception.model.heads import rotation_error_deg, rotation_from_6d, rotation_to_6d
 from rust_perception.training.checkpoint import list_checkpoints
@@ -77,6 +78,17 @@ def test_relative_pose_is_in_the_first_camera_frame_and_the_linear_probe_reads_w
     flat = linear_probe(latent[:400], split(curved, slice(400)), latent[400:], split(curved, slice(400, None)))
     near = neighbour_probe(latent[:400], split(curved, slice(400)), latent[400:], split(curved, slice(400, None)))
     assert flat["cos_yaw"] < 0.05 and near["cos_yaw"] > 0.95 and near["noise"] < 0.1, (flat, near)
+    # latents that hold each view's yaw in a frame the scene fixes: one latent says nothing about the
+    # yaw relative to the first view, the pair (target, first view) reads it bilinearly
+    first_yaw = rng.uniform(-np.pi, np.pi, 600)
+    mix = rng.normal(size=(8, 8))
+    own = lambda a: np.c_[np.cos(a), np.sin(a), rng.normal(size=(600, 6))] @ mix  # noqa: E731
+    target, first = own(yaw + first_yaw), own(first_yaw)
+    rel = {"cos_yaw": np.cos(yaw), "sin_yaw": np.sin(yaw)}
+    single = linear_probe(target[:400], split(rel, slice(400)), target[400:], split(rel, slice(400, None)))
+    pair = pair_probe(target[:400], first[:400], split(rel, slice(400)), target[400:], first[400:],
+                      split(rel, slice(400, None)))
+    assert max(single.values()) < 0.05 and min(pair.values()) > 0.95, (single, pair)
 
 
 def test_similarity_alignment_recovers_scale_rotation_translation():
@@ -141,8 +153,10 @@ def test_analyze_latent_writes_basis_figures_and_results(rust_run):
     assert len(basis["pca"]["components"]) == 8 and basis["kind"] == "dome"
     results = json.loads((rust_run / "latent" / "results.json").read_text())
     assert results["latents"] == 18 and set(results["pearson_r"]) == {"height", "distance", "yaw"}
-    probe = results["linear_probe_r2"]
-    assert set(probe) == {"x", "y", "z", "cos_yaw", "sin_yaw"} and all(np.isfinite(list(probe.values())))
+    expected = {"x", "y", "z", "cos_yaw", "sin_yaw", "own_height", "own_pitch"}
+    for probe in (results["linear_probe_r2"], results["neighbour_probe_r2"]):
+        assert set(probe) == expected and all(np.isfinite(list(probe.values())))
+    assert set(results["pair_probe_r2"]) == expected - {"own_height", "own_pitch"}
     for name in ("scatter.png", "traversal.png"):
         assert (rust_run / "latent" / name).stat().st_size > 1000
 

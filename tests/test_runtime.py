@@ -92,6 +92,22 @@ def test_crossed_model_renders_each_half_from_the_other_halfs_latent(engines, mo
     assert np.abs(whole - expected).max() <= 1e-4
 
 
+def test_a_model_trained_on_whole_targets_renders_every_pixel_from_the_left_halfs_latent(street_model_dir):
+    """The paper's model (loss on whole targets): one Pose Estimator call per view, and a second
+    row, whatever it holds, changes nothing."""
+    engine = OnnxRuntimeEngine(street_model_dir)
+    assert not engine.model.crossed_halves
+    inputs = views(seed=3)
+    slsr = engine.encode(inputs)
+    calls = []
+    run = engine._run
+    engine._run = lambda graph, feeds: (calls.append(graph), run(graph, feeds))[1]
+    latents = engine.view_latents(slsr, inputs[1])
+    assert calls == ["pose"] and np.array_equal(latents[0], latents[1])
+    other = engine.estimate_pose(slsr, inputs[2])
+    assert np.abs(engine.render(slsr, np.stack([latents[0], other])) - engine.render(slsr, latents[0])).max() == 0
+
+
 def test_metadata_round_trip_and_auto_backend(model_dir):
     model = ModelDirectory.load(model_dir)
     meta = model.meta

@@ -159,10 +159,11 @@ def test_the_novel_view_starts_from_novel_view_camera_else_from_the_reference():
     and the fake renderer paints: the render shows whose latent pose it started from."""
 
     class PaintingEngine(FakeEngine):
-        def view_latents(self, slsr, image):
-            return np.full((2, 8), image[0, 0, 0])
+        def view_latents(self, slsr, image):  # rows differ: the left half's is published, both are rendered from
+            return np.stack([np.full(8, image[0, 0, 0]), np.full(8, image[0, 0, 0] + 1)])
 
         def render_image(self, slsr, latents, size):
+            assert np.shape(latents) == (2, 8)
             return np.full((8, 8, 3), latents[0, 0], np.uint8)
 
     cfg = PipelineConfig(camera_topics=["cam0", "cam1", "cam2"], reference_camera="cam0", render_rate=1.0, pose_rate=0.01)
@@ -182,6 +183,7 @@ def test_the_novel_view_starts_from_novel_view_camera_else_from_the_reference():
     send(100.0)
     out = pipeline.step(100.0)  # poses due: the one just estimated is used
     assert "cam2" in out.latent_poses and out.novel_view[0, 0, 0] == 30
+    assert all(out.latent_poses[c][0] == 10 * (k + 1) for k, c in enumerate(cfg.camera_topics))  # the left half's
 
 
 def test_a_motion_the_model_cannot_make_is_refused_with_the_reason():
@@ -196,6 +198,8 @@ def test_a_motion_the_model_cannot_make_is_refused_with_the_reason():
         Pipeline(engine, PipelineConfig(camera_topics=["cam0"], novel_view_motion="up"))
     pipeline = Pipeline(engine, PipelineConfig(camera_topics=["cam0"], novel_view_motion="rotate"))
     assert pipeline.novel_latent(np.zeros(8))[0] == 1.0  # one standard deviation along the yaw component
+    halves = pipeline.novel_latent(np.array([np.zeros(8), np.ones(8)]))  # both halves' latents move alike
+    assert halves.shape == (2, 8) and halves[0, 0] == 1.0 and halves[1, 0] == 2.0 and halves[1, 1] == 1.0
 
 
 def test_cameras_that_stopped_are_silent_by_the_clock_and_outputs_stop():

@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if not ds.store.has("cam2world"):
         raise UserError(f"{data} has no camera poses (a recording); the analysis relates latents to them")
     kind = ds.store.manifest["kind"]
-    latents, attributes, relative = collect_latents(model, ds, kind, args.samples)
-    probe = probe_relative_pose(model, data, cfg, kind, latents, relative, args.probe_samples)
+    collected = collect_latents(model, ds, kind, args.samples)
+    latents, attributes = collected.latents, collected.attributes
+    probe = probe_relative_pose(model, data, cfg, kind, collected, args.probe_samples)
     pca = fit_pca(latents)
     coords = pca.project(latents)
     table = correlation_table(coords, attributes)
@@ -74,10 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                "pearson_r": {k: [round(r, 4) for r in v] for k, v in table.items()},
                "linear_probe_r2": {k: round(v, 4) for k, v in probe.get("linear", {}).items()},
                "neighbour_probe_r2": {k: round(v, 4) for k, v in probe.get("neighbours", {}).items()},
+               "pair_probe_r2": {k: round(v, 4) for k, v in probe.get("pair", {}).items()},
                "probe_samples": args.probe_samples,
                "meanings": meanings, "figures": [str(scatter), str(strip)], "basis": str(args.run / LATENT_FILE)}
     write_json(out / "results.json", summary)
-    print(json.dumps({k: summary[k] for k in ("latents", "explained_variance", "linear_probe_r2", "neighbour_probe_r2", "meanings")}))
+    print(json.dumps({k: summary[k] for k in ("latents", "explained_variance", "linear_probe_r2", "neighbour_probe_r2", "pair_probe_r2", "meanings")}))
     return 0
 
 

@@ -63,6 +63,15 @@ class Environment:
     ambient: float = 0.35
     far: float = 200.0  # ground hits beyond this are treated as sky (keeps depth finite)
     street: dict = field(default_factory=dict)  # road_half_width, marking_label, terrain_label
+    # Azimuth-dependent backdrop, as an environment map gives (synthetic.py, backdrop="panorama").
+    # None (the default) leaves the sky a function of elevation only and the ground uniform.
+    # Sky: + Σ_h a_h·cos(h·az) + b_h·sin(h·az) (RGB, h = 1..H), fading with height above the horizon
+    # as exp(-dir_z / sky_band). Ground: albedo × (1 + tint · tanh(⟨xy, axis⟩ / ground_scale)).
+    sky_harmonics: np.ndarray | None = None  # (H, 2, 3): cos / sin coefficients of harmonics 1..H
+    sky_band: float = 0.3
+    ground_tint: np.ndarray | None = None  # (3,)
+    ground_axis: np.ndarray | None = None  # (2,) unit world direction of the ground gradient
+    ground_scale: float = 1.0  # metres
 
 
 def f32t(a) -> torch.Tensor:
@@ -180,12 +189,31 @@ def _texture(tex, q, qn, half, period, color_a, color_b):
     return torch.where(pattern[:, None], color_b, color_a)
 
 
+def _sky_azimuth(dirs, env: Environment):
+    """The azimuth-dependent part of the sky (R, 3) for unit rays `dirs` (R, 3), strongest at
+    (and below) the horizon."""
+    az = torch.atan2(dirs[:, 1], dirs[:, 0])
+    coeffs = f32t(env.sky_harmonics)
+    h = torch.arange(1, len(coeffs) + 1, dtype=torch.float32)
+    basis = torch.stack([torch.cos(az[:, None] * h), torch.sin(az[:, None] * h)], -1)  # (R, H, 2)
+    band = torch.exp(-dirs[:, 2].clamp(min=0.0) / env.sky_band)
+    return band[:, None] * torch.einsum("rhc,hck->rk", basis, coeffs)
+
+
+def _ground_gradient(points, env: Environment):
+    """Albedo factor (R, 3) of the smooth ground colour gradient along `env.ground_axis`."""
+    s = torch.tanh((points[:, :2] @ f32t(env.ground_axis)) / env.ground_scale)
+    return 1.0 + s[:, None] * f32t(env.ground_tint)
+
+
 def _ground(points, env: Environment, colors):
     """Albedo and label of ground hits at world points (R, 3)."""
     x, y = points[:, 0], points[:, 1]
     if env.ground == "tiles":
         parity = (torch.floor(x / env.ground_period) + torch.floor(y / env.ground_period)) % 2
         albedo = torch.where(parity[:, None] == 1, colors[1], colors[0])
+        if env.ground_tint is not None:
+            albedo = albedo * _ground_gradient(points, env)
         return albedo, torch.full_like(x, env.ground_label, dtype=torch.long)
     half = env.street["road_half_width"]
     road = y.abs() < half
@@ -305,6 +333,8 @@ class Renderer:
         up = dirs[:, 2].clamp(0.0, 1.0).sqrt()[:, None]
         sky = f32t(env.sky_horizon) * (1 - up) + f32t(env.sky_zenith) * up
         sky = sky + 0.6 * (dirs @ self.sun).clamp(min=0.0).pow(48)[:, None]
+        if env.sky_harmonics is not None:
+            sky = sky + _sky_azimuth(dirs, env)
 
         albedo, label = _ground(points, env, self.ground_colors)
         label = torch.where(hit, label, self.sky_label)

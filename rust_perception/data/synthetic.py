@@ -4,7 +4,9 @@ Two kinds, both rendered by `raycast.Renderer`:
 - `dome` (MultiShapeNet-like): 16–32 textured primitives on a tiled ground under a sky; cameras
   on the upper hemisphere at varying distance, looking at the scene centre. Objects come from a
   fixed catalogue of *families* (shape, proportions, texture, palette); every fifth family is
-  held out for the test split, as MSN holds out its ShapeNet objects.
+  held out for the test split, as MSN holds out its ShapeNet objects. `backdrop: panorama` makes
+  the sky near the horizon and the ground colour vary smoothly with azimuth, as MSN's
+  environment-map backgrounds do (yaw cues in every view); the default backdrop does not.
 - `street` (Street-View-like): a road with markings between sidewalks, façades with windows,
   parked and driving cars, poles and trees; a 6-camera rig (yaws 60° apart, fixed height) drives
   along the street and a scene's views are its captures at several positions, with small jitter.
@@ -16,7 +18,7 @@ independent of each other, of shard boundaries and of the order they are made in
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -31,6 +33,12 @@ from .raycast import (
 from .store import split_sizes
 
 KINDS = ("dome", "street")
+# dome backgrounds: "plain" (sky a function of elevation only, uniform ground) or "panorama" (sky
+# and ground also vary smoothly with azimuth, as MultiShapeNet's environment maps do: yaw cues in
+# every view). `backdrop: null` in older manifests and configs means "plain".
+BACKDROPS = ("plain", "panorama")
+BACKDROP_STREAM = 1  # extra SeedSequence word: the panorama's own random stream (plain draws stay as they were)
+PANORAMA_HARMONICS = 3
 SPLITS = ("train", "test")
 RIG_CAMERAS = 6
 DEFAULT_VIEWS = {"dome": 10, "street": 18}
@@ -81,9 +89,20 @@ class SyntheticConfig:
     min_objects: int = 16
     max_objects: int = 32
     textures: bool = True
+    # dome only: "panorama" makes the sky near the horizon and the ground colour vary smoothly with
+    # azimuth (see BACKDROPS). The plain default is stored as None, so manifests written before
+    # this switch existed (which lack the key) still match their config when generation resumes.
+    backdrop: str | None = None
 
     def __post_init__(self):
         require(self.kind in KINDS, f"kind={self.kind!r} is not allowed (choose from {', '.join(KINDS)})")
+        require(self.backdrop is None or self.backdrop in BACKDROPS,
+                f"backdrop={self.backdrop!r} is not allowed (choose from {', '.join(BACKDROPS)})")
+        if self.backdrop == "plain":
+            object.__setattr__(self, "backdrop", None)
+        require(self.kind == "dome" or self.backdrop is None,
+                f"backdrop={self.backdrop!r} is not allowed for {self.kind} scenes (only dome scenes have a "
+                "panorama backdrop; street scenes get their yaw cues from the street itself)")
         if self.views == 0:
             object.__setattr__(self, "views", DEFAULT_VIEWS[self.kind])
         if self.hfov_deg == 0:
@@ -236,6 +255,26 @@ def dome_scene(rng: np.random.Generator, split: str, cfg: SyntheticConfig):
     return objects, env, padded
 
 
+def panorama_backdrop(rng: np.random.Generator, scale: float) -> dict:
+    """Environment fields of a "panorama" backdrop: a few random low harmonics of azimuth added to
+    the sky near the horizon (coloured "distant hills", ~±0.2), and the ground tinted up to ~±40%
+    along a random world direction over `scale`·6 m (tanh: the far ground on either side saturates,
+    so the horizon carries the cue too). Low frequencies only — the views are 32 px."""
+    h = np.arange(1, PANORAMA_HARMONICS + 1)[:, None, None]
+    harmonics = rng.normal(0.0, 0.12, (PANORAMA_HARMONICS, 2, 3)) / h
+    angle = rng.uniform(0, 2 * np.pi)
+    hue = rng.normal(0.0, 1.0, 3)
+    # a colour part (random RGB direction) and a shared brightness part: one side lighter, the other darker
+    tint = rng.uniform(0.15, 0.25) * hue / np.linalg.norm(hue) + rng.choice([-1.0, 1.0]) * 0.15
+    return {
+        "sky_harmonics": harmonics,
+        "sky_band": 0.3,
+        "ground_tint": tint,
+        "ground_axis": np.array([np.cos(angle), np.sin(angle)]),
+        "ground_scale": 6.0 * scale,
+    }
+
+
 def dome_scale(cfg: SyntheticConfig) -> float:
     """Radius of the object disc relative to the full dome's 3.5 m: constant object density."""
     return float(np.sqrt(cfg.max_objects / MAX_FAMILIES_PER_SCENE))
@@ -373,8 +412,10 @@ def rig_cameras(rng: np.random.Generator, positions: int, step: float, road_half
 
 
 # --------------------------------------------------------------------------------------------
-def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, SPLITS.index(split), index]))
+def scene_rng(seed: int, split: str, index: int, stream: int | None = None) -> np.random.Generator:
+    """A scene's random stream; `stream` selects an independent extra one (e.g. BACKDROP_STREAM)."""
+    words = [seed, SPLITS.index(split), index] + ([] if stream is None else [stream])
+    return np.random.default_rng(np.random.SeedSequence(words))
 
 
 def generate_scene(cfg: SyntheticConfig, split: str, index: int) -> dict[str, np.ndarray]:
@@ -382,6 +423,9 @@ def generate_scene(cfg: SyntheticConfig, split: str, index: int) -> dict[str, np
     rng = scene_rng(cfg.seed, split, index)
     if cfg.kind == "dome":
         objects, env, families = dome_scene(rng, split, cfg)
+        if cfg.backdrop == "panorama":
+            backdrop_rng = scene_rng(cfg.seed, split, index, BACKDROP_STREAM)
+            env = replace(env, **panorama_backdrop(backdrop_rng, dome_scale(cfg)))
         cam2world, view_camera, view_position = dome_cameras(rng, cfg.views, dome_scale(cfg))
     else:
         positions = cfg.views // RIG_CAMERAS

@@ -52,6 +52,9 @@ class ModelConfig:
                 f"pose_half={self.pose_half!r} is not allowed (choose from {', '.join(POSE_HALVES)})")
         require(self.pose_supervision in POSE_SUPERVISION, f"pose_supervision={self.pose_supervision!r} is not allowed "
                 f"(choose from {', '.join(POSE_SUPERVISION)})")
+        require(self.pose_supervision == "full" or self.pose_half == "random",
+                f"pose_supervision={self.pose_supervision!r} needs pose_half='random', not {self.pose_half!r}: with "
+                "a fixed half, the loss on the unseen half never trains the other half of any view")
         require(self.pose_supervision == "full" or self.variant == "rust",
                 f"pose_supervision={self.pose_supervision!r} is only for variant rust (the posed variants have no "
                 "Pose Estimator)")

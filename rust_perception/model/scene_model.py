@@ -37,7 +37,7 @@ def pixel_grid(height: int, width: int, device=None) -> torch.Tensor:
 def image_half(images: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     """(B, M, 3, H, W) → the left or right half (B, M, 3, H, W/2); `right` is a (B, M) bool."""
     w = images.shape[-1] // 2
-    return torch.where(right[..., None, None, None], images[..., w:], images[..., :w])
+    return torch.where(right.to(images.device)[..., None, None, None], images[..., w:], images[..., :w])
 
 
 class SceneModel(nn.Module):
@@ -97,8 +97,9 @@ class SceneModel(nn.Module):
     def query_input(self, uv: torch.Tensor, latent: torch.Tensor | None = None, targets: Views | None = None,
                     reference: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder query input for pixels uv (B, M, R, 2): from latent poses (RUST) — one per
-        target (B, M, D), or both halves' (B, M, 2, D) from `view_latents` — or from target
-        cameras relative to `reference`, the first input camera's cam2world (B, 4, 4)."""
+        target (B, M, D), or both halves' (B, M, 2, D) from `view_latents` (a 4-D latent is always
+        that; per-pixel latents go to `decoder.latent_query` directly) — or from target cameras
+        relative to `reference`, the first input camera's cam2world (B, 4, 4)."""
         if not self.cfg.posed_targets:
             if latent.dim() == 4:
                 latent = self.pixel_latents(latent, uv)

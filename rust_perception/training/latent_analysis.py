@@ -3,56 +3,73 @@ a 3-D scatter of the top PCA components coloured by camera attributes, and trave
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..latent_space import PCA, camera_attributes, linear_probe, neighbour_probe, relative_pose
+from ..latent_space import PCA, camera_attributes, linear_probe, neighbour_probe, own_pose, pair_probe, relative_pose
 from ..model.scene_model import SceneModel, pixel_grid
 
 LATENT_FILE = "latent_space.json"  # in the run directory: PCA basis + component meanings (the node reads it)
 
 
+@dataclass
+class LatentSet:
+    """Latent poses of held-out targets and what the probes read from them."""
+
+    latents: np.ndarray  # (N, D): each target's, from its left half
+    first_latents: np.ndarray  # (N, D): the first input view's (its left half), for the pair probe
+    attributes: dict[str, np.ndarray]  # camera_attributes, relative to the first input camera
+    relative: dict[str, np.ndarray]  # relative_pose and own_pose: the probes' targets
+
+
 @torch.no_grad()
-def collect_latents(model: SceneModel, dataset, kind: str, samples: int, batch_size: int = 16, progress: bool = True):
-    """Latent poses (S·M, D) of every target of `samples` held-out (scene, view draw) pairs —
-    scenes are revisited with new view draws when the split has fewer — with the Pose Estimator
-    fed left halves, their camera attributes relative to the first input camera, and their
-    `relative_pose` (the linear probe's targets)."""
+def collect_latents(model: SceneModel, dataset, kind: str, samples: int, batch_size: int = 16,
+                    progress: bool = True) -> LatentSet:
+    """The latent poses of every target of `samples` held-out (scene, view draw) pairs — scenes
+    are revisited with new view draws when the split has fewer — with the Pose Estimator fed left
+    halves, and what the probes and correlations read from them (`LatentSet`)."""
     if model.cfg.variant != "rust":
         raise ValueError(f"latent poses exist only for rust runs, not {model.cfg.variant}")
     items = [(i % len(dataset), i // len(dataset)) for i in range(samples)]
-    latents, attrs, relative = [], [], []
+    latents, firsts, attrs, relative = [], [], [], []
     for start in tqdm(range(0, len(items), batch_size), desc="latent poses", unit="batch", disable=not progress):
         rows = [dataset[it] for it in items[start : start + batch_size]]
         batch = {k: torch.stack([r[k] for r in rows]) for k in rows[0]}
         b, m = batch["target_images"].shape[:2]
         slsr = model.encode(batch["input_images"])
         latents.append(model.estimate_pose(slsr, batch["target_images"], torch.zeros(b, m, dtype=torch.bool)).flatten(0, 1))
+        first_latent = model.estimate_pose(slsr, batch["input_images"][:, :1], torch.zeros(b, 1, dtype=torch.bool))
+        firsts.append(first_latent.expand(-1, m, -1).flatten(0, 1))
         first = batch["input_cam2world"][:, :1].expand(-1, m, -1, -1).flatten(0, 1)
         first_cam = batch["input_rig_camera"][:, :1].expand(-1, m).flatten()
         attrs.append(camera_attributes(kind, batch["target_cam2world"].flatten(0, 1).numpy(), first.numpy(),
                                        batch["target_rig_camera"].flatten().numpy(), first_cam.numpy()))
-        relative.append(relative_pose(batch["target_cam2world"].flatten(0, 1).numpy(), first.numpy()))
+        target = batch["target_cam2world"].flatten(0, 1).numpy()
+        relative.append({**relative_pose(target, first.numpy()), **own_pose(target)})
     join = lambda parts: {k: np.concatenate([a[k] for a in parts]) for k in parts[0]}  # noqa: E731
-    return torch.cat(latents).float().numpy(), join(attrs), join(relative)
+    return LatentSet(torch.cat(latents).float().numpy(), torch.cat(firsts).float().numpy(), join(attrs), join(relative))
 
 
-def probe_relative_pose(model: SceneModel, data, cfg, kind: str, test_latents: np.ndarray,
-                        test_relative: dict[str, np.ndarray], samples: int) -> dict[str, dict[str, float]]:
-    """R² on the given held-out latents of the linear and the nearest-neighbour probe, fitted on
-    `samples` draws of the training split of `data` (a dataset path; {} when it has no training
-    split): {"linear": {value: R²}, "neighbours": {value: R²}}."""
+def probe_relative_pose(model: SceneModel, data, cfg, kind: str, test: LatentSet, samples: int) -> dict[str, dict[str, float]]:
+    """R² on the held-out `test` latents of the linear, the nearest-neighbour and the pair probe,
+    fitted on `samples` draws of the training split of `data` (a dataset path; {} when it has no
+    training split): {"linear": {value: R²}, "neighbours": {…}, "pair": {…}}. The pair probe
+    reads only the relative values (from the target's and the first input view's latents)."""
     from ..data.store import DatasetStore, MultiViewDataset
 
     if "train" not in DatasetStore(data).splits:
         return {}
-    train = MultiViewDataset(data, "train", cfg.model.num_inputs, cfg.num_targets, seed=cfg.seed + 2)
-    train_latents, _, train_relative = collect_latents(model, train, kind, samples, progress=False)
-    return {"linear": linear_probe(train_latents, train_relative, test_latents, test_relative),
-            "neighbours": neighbour_probe(train_latents, train_relative, test_latents, test_relative)}
+    train = collect_latents(model, MultiViewDataset(data, "train", cfg.model.num_inputs, cfg.num_targets,
+                                                    seed=cfg.seed + 2), kind, samples, progress=False)
+    relative = [k for k in train.relative if not k.startswith("own_")]
+    return {"linear": linear_probe(train.latents, train.relative, test.latents, test.relative),
+            "neighbours": neighbour_probe(train.latents, train.relative, test.latents, test.relative),
+            "pair": pair_probe(train.latents, train.first_latents, {k: train.relative[k] for k in relative},
+                               test.latents, test.first_latents, {k: test.relative[k] for k in relative})}
 
 
 @torch.no_grad()

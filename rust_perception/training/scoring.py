@@ -106,3 +106,36 @@ class Scoreboard:
             out[f"{key}object_psnr"] = _psnr(self.object_se[name] / self.object_pixels) if self.object_pixels else None
         out["object_pixel_fraction"] = round(self.object_pixels / max(1, self.pixels), 4)
         return out
+
+
+@torch.no_grad()
+def evaluate_model(model, dataset, scenes: int, batch_size: int, bf16: bool = False, swap_poses: bool = False,
+                   pose_half: str = "left", device: str | torch.device = "cpu") -> tuple[dict, tuple | None]:
+    """Mean PSNR / SSIM on the right halves of the first `scenes` held-out scenes of `dataset`,
+    object-pixel PSNR and the trivial baselines on the same pixels (`Scoreboard`); with
+    `swap_poses`, also the PSNR when every target is rendered at another target's pose. RUST's
+    Pose Estimator sees the left halves (the paper), or `pose_half`. Also returns the first
+    batch's first two targets and renders, for a training log's images. The model's mode is kept."""
+    from .steps import evaluate_batch, held_out_batches
+
+    was_training = model.training
+    model.eval()
+    n = min(scenes, len(dataset))
+    kind = dataset.store.manifest.get("kind")
+    board, swapped = Scoreboard(kind), Scoreboard(kind)
+    ssims, first = [], None
+    for batch in held_out_batches(dataset, n, batch_size):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        _, s, pred = evaluate_batch(model, batch, bf16, pose_half)
+        board.add(pred, batch)
+        ssims.append(s.cpu())
+        if swap_poses:
+            swapped.add(evaluate_batch(model, batch, bf16, pose_half, swap_poses=True)[2], batch)
+        if first is None:
+            first = (batch["target_images"][:2, 0].cpu(), pred[:2, 0].cpu())
+    model.train(was_training)
+    result = {**board.summary(), "ssim": float(torch.cat(ssims).mean()), "scenes": n}
+    if swap_poses:
+        other = swapped.summary()
+        result.update({f"swapped_pose_{key}": other[key] for key in ("psnr", "pooled_psnr", "object_psnr")})
+    return result, first

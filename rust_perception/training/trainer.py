@@ -32,9 +32,9 @@ from ..model.config import ModelConfig
 from ..model.scene_model import SceneModel
 from ..precision import use_bf16
 from .checkpoint import latest_checkpoint, list_checkpoints, save_checkpoint
-from .scoring import Scoreboard
+from .scoring import evaluate_model
 from .config import TrainConfig
-from .steps import evaluate_batch, held_out_batches, sample_generators, training_inputs
+from .steps import sample_generators, training_inputs
 
 CONFIG_FILE = "config.yaml"
 SCHEDULE = ("lr_schedule", "final_lr_ratio", "decay_start", "decay_steps")  # may change on resume (see TrainConfig)
@@ -290,31 +290,11 @@ class Trainer:
         return loss.item()
 
     def evaluate(self, scenes: int | None = None, swap_poses: bool = False) -> dict[str, Any]:
-        """Mean PSNR / SSIM on the right halves of held-out targets (first `scenes` test scenes),
-        object-pixel PSNR, and the trivial baselines on the same pixels (training.scoring);
-        with `swap_poses`, also the PSNR when every target is rendered at another target's pose."""
+        """`scoring.evaluate_model` on the first `scenes` (default: eval_scenes) test scenes."""
         if self.eval_set is None:
             return {}
-        self.model.eval()
-        n = min(scenes or self.cfg.eval_scenes, len(self.eval_set))
-        kind = self.eval_set.store.manifest.get("kind")
-        board, swapped = Scoreboard(kind), Scoreboard(kind)
-        ssims, first = [], None
-        for batch in held_out_batches(self.eval_set, n, self.cfg.batch_size):
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            _, s, pred = evaluate_batch(self.model, batch, self.bf16)
-            board.add(pred, batch)
-            ssims.append(s.cpu())
-            if swap_poses:
-                swapped.add(evaluate_batch(self.model, batch, self.bf16, swap_poses=True)[2], batch)
-            if first is None:
-                first = (batch["target_images"][:2, 0].cpu(), pred[:2, 0].cpu())
-        self.model.train()
-        self._eval_images = first
-        result = {**board.summary(), "ssim": float(torch.cat(ssims).mean()), "scenes": n}
-        if swap_poses:
-            other = swapped.summary()
-            result.update({f"swapped_pose_{key}": other[key] for key in ("psnr", "pooled_psnr", "object_psnr")})
+        result, self._eval_images = evaluate_model(self.model, self.eval_set, scenes or self.cfg.eval_scenes,
+                                                   self.cfg.batch_size, self.bf16, swap_poses, device=self.device)
         return result
 
     def _handle_signal(self, signum, frame) -> None:
