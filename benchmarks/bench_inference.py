@@ -67,7 +67,7 @@ def render_flops(engine: TorchEngine, size: int) -> int:
     slsr = torch.zeros(1, engine.meta["tokens"], engine.meta["dim"])
     uv = torch.from_numpy(engine.pixel_grid(size))[None]
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        engine.graphs["render"](slsr, torch.zeros(1, engine.meta["latent_dim"]), uv)
+        engine.graphs["render"](slsr, torch.zeros(1, 2, engine.meta["latent_dim"]), uv)
     return int(counter.get_total_flops())
 
 

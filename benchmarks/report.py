@@ -106,9 +106,13 @@ def readout(d: dict) -> str:
              f"EPE head ({epe['steps']} steps, {epe['pairs']} held-out target pairs): relative-position MSE "
              f"{epe['position_mse']} m², R² {epe['position_r2']}, median error {epe['position_error_m']} m"
              + (f", rotation error mean {epe['rotation_error_deg_mean']}° / median {epe['rotation_error_deg_median']}°"
-                if "rotation_error_deg_mean" in epe else "") + ".", "",
+                if "rotation_error_deg_mean" in epe else "")
+             + (f" (the held-out mean position as a constant guess: median error {epe['mean_position_error_m']} m, "
+                "R² 0)" if "mean_position_error_m" in epe else "") + ".", "",
              f"Segmentation head ({seg['steps']} steps): mIoU {seg['miou']}, pixel accuracy {seg['pixel_accuracy']} — "
-             + ", ".join(f"{k} {v if v is not None else '–'}" for k, v in seg["iou"].items()) + "."]
+             + ", ".join(f"{k} {v if v is not None else '–'}" for k, v in seg["iou"].items())
+             + (f" (every pixel the most frequent class: mIoU {seg['majority_class_miou']}, pixel accuracy "
+                f"{seg['majority_class_pixel_accuracy']})" if "majority_class_miou" in seg else "") + "."]
     return "\n".join(rows)
 
 

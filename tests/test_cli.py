@@ -131,9 +131,9 @@ def test_prebuild_builds_every_plan_once(model_dir, tmp_path, monkeypatch, capsy
     monkeypatch.setattr(cuda.CudaRuntime, "load", classmethod(lambda cls: fake_tensorrt.FakeCuda()))
     assert prebuild.main([str(model_dir), "--cache", str(tmp_path / "plans")]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report["plans"]) == {"encoder", "pose", "render", "segment", "epe"}
+    assert set(report["plans"]) == {"encoder", "pose", "view_pose", "render", "segment", "epe"}
     assert sorted(p.name for p in (tmp_path / "plans").glob("*.plan")) == sorted(report["plans"].values())
     assert report["timing_cache"] in {p.name for p in (tmp_path / "plans").iterdir()}
     builds = len(fake_tensorrt.STATE["builds"])
-    assert prebuild.main([str(model_dir), "--cache", str(tmp_path / "plans")]) == 0 and builds == 5
-    assert len(fake_tensorrt.STATE["builds"]) == 5
+    assert prebuild.main([str(model_dir), "--cache", str(tmp_path / "plans")]) == 0 and builds == 6
+    assert len(fake_tensorrt.STATE["builds"]) == 6  # the second run reuses every plan

@@ -138,8 +138,11 @@ def test_head_training_leaves_the_base_model_bit_for_bit_unchanged(rust_run, hea
     metrics = json.loads((rust_run / "heads" / f"{head}.json").read_text())
     if head == "epe":
         assert metrics["pairs"] == 2 * 6 and metrics["position_mse"] > 0 and "position_r2" in metrics
+        assert metrics["mean_position_error_m"] > 0  # the constant-guess baseline beside it
     else:
         assert 0 <= metrics["miou"] <= 1 and set(metrics["iou"]) >= {"sky", "ground"}
+        # the majority-class baseline: one class right (its IoU = its pixel share), the others 0
+        assert 0 < metrics["majority_class_miou"] < 1 and 0 < metrics["majority_class_pixel_accuracy"] <= 1
         assert (rust_run / "heads" / "segmentation.png").stat().st_size > 1000
     after = torch.load(checkpoint, weights_only=True)["model"]
     assert checkpoint.read_bytes() == before_bytes and list_checkpoints(rust_run / "checkpoints")[-1] == checkpoint

@@ -38,6 +38,19 @@ class PoseGraph(nn.Module):
         return self.model.pose_estimator(half_image[:, None], first)[:, 0]
 
 
+class ViewPoseGraph(nn.Module):
+    """image (B, 3, H, W) in [0, 1], SLSR (B, T, dim) → the latent poses (B, 2, D) a whole frame of
+    that view renders from (`SceneModel.view_latents`: both halves' where the model was trained
+    with crossed halves, else the left half's twice), so no runtime decides which halves to read."""
+
+    def __init__(self, model: SceneModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, slsr: torch.Tensor) -> torch.Tensor:
+        return self.model.view_latents(slsr, image[:, None])[:, 0]
+
+
 class RenderGraph(nn.Module):
     """SLSR (B, T, dim), latents (B, 2, D) of the view's left and right halves (`view_latents`),
     uv (B, R, 2) pixel coordinates → RGB (B, R, 3) in [0, 1], or, given the segmentation head as
@@ -80,7 +93,8 @@ def build_torch_graphs(weights: dict[str, Any]) -> dict[str, nn.Module]:
         head = build_head(model_cfg, from_dict(HeadConfig, state["config"]))
         head.load_state_dict(state["head"])
         heads[name] = (head, state)
-    graphs = {"encoder": EncodeGraph(model), "pose": PoseGraph(model), "render": RenderGraph(model)}
+    graphs = {"encoder": EncodeGraph(model), "pose": PoseGraph(model), "view_pose": ViewPoseGraph(model),
+              "render": RenderGraph(model)}
     if "segmentation" in heads:
         graphs["segment"] = RenderGraph(model, heads["segmentation"][0])
     if "epe" in heads:

@@ -100,10 +100,9 @@ class Engine:
     def view_latents(self, slsr: np.ndarray, image) -> np.ndarray:
         """Latent poses (2, D) of `image`'s left and right halves: what `render` and `segment`
         take to draw that view whole. Row 0 is the left half's (`estimate_pose`, the latent pose
-        the node publishes); models without `crossed_halves` render every pixel from it, so row 1
-        repeats it without a second Pose Estimator call."""
-        left = self.estimate_pose(slsr, image)
-        return np.stack([left, self.estimate_pose(slsr, image, "right") if self.model.crossed_halves else left])
+        the node publishes); models without `crossed_halves` render every pixel from it, and the
+        model's own graph repeats it in row 1 instead of estimating the right half's."""
+        return self._run("view_pose", {"image": self._image(image, "image")[None], "slsr": self._slsr(slsr)})[0][0]
 
     def _latents(self, latents: np.ndarray) -> np.ndarray:
         """(D,) — one latent for every pixel — or (2, D) from `view_latents` → (1, 2, D)."""

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from ..errors import UserError
 from ..io import sha256_file
 
-FORMAT = 2  # 2: render/segment take both halves' latents (1, 2, D); crossed_halves
+FORMAT = 2  # 2: view_pose; render/segment take both halves' latents (1, 2, D); crossed_halves
 METADATA = "metadata.json"
 WEIGHTS = "weights.pt"
 # uv pixel counts one render/segment call may take: the exported graphs allow up to PIXELS_MAX;
@@ -103,6 +103,7 @@ class ModelDirectory:
         pixels = {"slsr": [1, t, dim], "latents": [1, 2, d], "uv": [1, -1, 2]}
         shapes = {"encoder": {"images": [1, n, 3, s, s]},
                   "pose": {"half_image": [1, 3, s, s // 2], "slsr": [1, t, dim]},
+                  "view_pose": {"image": [1, 3, s, s], "slsr": [1, t, dim]},
                   "render": pixels, "segment": pixels,
                   "epe": {"slsr": [1, t, dim], "latent_1": [1, d], "latent_2": [1, d]}}
         return {k: v for k, v in shapes.items() if k in self.graphs}

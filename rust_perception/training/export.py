@@ -2,6 +2,7 @@
 
     encoder.onnx   images (1, N, 3, H, W) → slsr (1, T, dim)
     pose.onnx      half_image (1, 3, H, W/2), slsr → latent (1, D)
+    view_pose.onnx image (1, 3, H, W), slsr → latents (1, 2, D) a whole frame renders from
     render.onnx    slsr, latents (1, 2, D), uv (1, R, 2) with R dynamic → rgb (1, R, 3)
     segment.onnx   slsr, latents, uv (1, R, 2) → class logits (1, R, C)    (when a segmentation head exists)
     epe.onnx       slsr, latent_1, latent_2 → relative pose (1, 3 [+ 6])   (when an EPE head exists)
@@ -28,7 +29,7 @@ import torch
 
 from ..errors import UserError
 from ..io import atomic_write, sha256_file, write_json
-from ..model.graphs import EncodeGraph, EPEGraph, PoseGraph, RenderGraph
+from ..model.graphs import EncodeGraph, EPEGraph, PoseGraph, RenderGraph, ViewPoseGraph
 from ..model.heads import HEADS
 from ..runtime.model_dir import FORMAT, METADATA, PIXELS_MAX, WEIGHTS, exported_from
 
@@ -99,6 +100,7 @@ def export_model(run: Path, out: Path) -> dict[str, Any]:
     dynamic = {"slsr": None, "latents": None, "uv": {1: pixels}}
     jobs = [("encoder", EncodeGraph(model), (torch.rand(1, n, 3, s, s),), ["images"], ["slsr"], None),
             ("pose", PoseGraph(model), (torch.rand(1, 3, s, s // 2), slsr), ["half_image", "slsr"], ["latent"], None),
+            ("view_pose", ViewPoseGraph(model), (torch.rand(1, 3, s, s), slsr), ["image", "slsr"], ["latents"], None),
             ("render", RenderGraph(model), pixel_inputs, ["slsr", "latents", "uv"], ["rgb"], dynamic)]
     if "segmentation" in heads:
         jobs.append(("segment", RenderGraph(model, heads["segmentation"][1]), pixel_inputs, ["slsr", "latents", "uv"],

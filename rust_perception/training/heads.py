@@ -172,14 +172,21 @@ def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any
         pred, truth = torch.cat(preds), torch.cat(truths)
         out.update(pairs=len(pred), position_mse=round(float(((pred[:, :3] - truth[:, :3]) ** 2).mean()), 5),
                    position_r2=round(r2_score(pred[:, :3], truth[:, :3]), 4),
-                   position_error_m=round(float((pred[:, :3] - truth[:, :3]).norm(dim=-1).median()), 4))
+                   position_error_m=round(float((pred[:, :3] - truth[:, :3]).norm(dim=-1).median()), 4),
+                   # the best constant guess (the held-out mean position): R² 0 by definition
+                   mean_position_error_m=round(float((truth[:, :3] - truth[:, :3].mean(0)).norm(dim=-1).median()), 4))
         if cfg.rotation:
             err = rotation_error_deg(rotation_from_6d(pred[:, 3:]), rotation_from_6d(truth[:, 3:]))
             out.update(rotation_error_deg_mean=round(float(err.mean()), 3),
                        rotation_error_deg_median=round(float(err.median()), 3))
     else:
         ious = iou_per_class(confusion)
+        # the trivial baseline on the same pixels: every pixel the most frequent true class
+        majority = torch.zeros_like(confusion)
+        majority[:, int(confusion.sum(1).argmax())] = confusion.sum(1)
         out.update(miou=round(mean_iou(confusion), 4), pixel_accuracy=round(float(confusion.diagonal().sum() / confusion.sum()), 4),
+                   majority_class_miou=round(mean_iou(majority), 4),
+                   majority_class_pixel_accuracy=round(float(majority.diagonal().sum() / majority.sum()), 4),
                    iou={c["name"]: (None if math.isnan(v) else round(v, 4)) for c, v in zip(classes, ious.tolist())},
                    protocol="right halves of held-out targets; latent pose from the left halves")
         out["figure"] = str(segmentation_figure(model, head, first, classes, Path(run) / HEADS_DIR / "segmentation.png"))
