@@ -81,9 +81,9 @@ def main() -> int:
         truth = (np.linalg.inv(c2w[PAIR[0]]) @ c2w[PAIR[1]])[:3, 3]
         truths.append(truth)
         images = torch.from_numpy(scene["rgb"]).permute(0, 3, 1, 2).float()[None] / 255.0
-        slsr, latents = frozen_features(model, images[:, list(PAIR)], images[:, INPUTS])
+        slsr, latents = frozen_features(model, images[:, list(PAIR)], images[:, INPUTS], whole_frames=False)
         with torch.no_grad():
-            rust_pred.append(epe_predict(head, slsr, latents[:, :, 0], state["position_std"])[0, 0, :3].numpy())
+            rust_pred.append(epe_predict(head, slsr, latents, state["position_std"])[0, 0, :3].numpy())
         big = generate_scene(colmap_cfg, "test", index)
         for k in args.views:
             estimated = run_sfm(big["rgb"][:k], big["intrinsics"][0].astype(np.float64))

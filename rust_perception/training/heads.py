@@ -38,12 +38,14 @@ def head_file(run: Path, head: str) -> Path:
 
 
 @torch.no_grad()
-def frozen_features(model: SceneModel, images: torch.Tensor, inputs: torch.Tensor):
-    """SLSR of `inputs` (B, N, 3, H, W) and the `view_latents` (B, V, 2, D) of `images`
-    (B, V, 3, H, W): row 0, the left half's, is the latent pose EPE reads; segmentation queries
-    each pixel with the latent the model renders it from."""
+def frozen_features(model: SceneModel, images: torch.Tensor, inputs: torch.Tensor, whole_frames: bool = True):
+    """SLSR of `inputs` (B, N, 3, H, W) and, for `images` (B, V, 3, H, W), the `view_latents`
+    (B, V, 2, D) segmentation queries each pixel with — or, without `whole_frames`, only the left
+    halves' latent poses (B, V, D) that EPE reads (no second Pose Estimator call)."""
     slsr = model.encode(inputs)
-    return slsr, model.view_latents(slsr, images)
+    if whole_frames:
+        return slsr, model.view_latents(slsr, images)
+    return slsr, model.estimate_pose(slsr, images, torch.zeros(images.shape[:2], dtype=torch.bool))
 
 
 def view_pairs(m: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,10 +70,10 @@ def epe_predict(head, slsr, latents, position_std: float) -> torch.Tensor:
 
 
 def head_loss(head, cfg: HeadConfig, model: SceneModel, batch, position_std: float, rays: int, gen) -> torch.Tensor:
-    slsr, latents = frozen_features(model, batch["target_images"], batch["input_images"])
+    slsr, latents = frozen_features(model, batch["target_images"], batch["input_images"], cfg.head != "epe")
     if cfg.head == "epe":
         truth = epe_targets(batch["target_cam2world"], cfg.rotation)
-        pred = epe_predict(head, slsr, latents[:, :, 0], position_std)
+        pred = epe_predict(head, slsr, latents, position_std)
         loss = F.mse_loss(pred[..., :3] / position_std, truth[..., :3] / position_std)
         return loss + (F.mse_loss(pred[..., 3:], truth[..., 3:]) if cfg.rotation else 0.0)
     b, m, _, h, w = batch["target_images"].shape
@@ -157,9 +159,9 @@ def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any
     preds, truths, confusion = [], [], torch.zeros(len(classes), len(classes), dtype=torch.long)
     first = None
     for batch in held_out_batches(test, scenes):
-        slsr, latents = frozen_features(model, batch["target_images"], batch["input_images"])
+        slsr, latents = frozen_features(model, batch["target_images"], batch["input_images"], cfg.head != "epe")
         if cfg.head == "epe":
-            preds.append(epe_predict(head, slsr, latents[:, :, 0], state["position_std"]).flatten(0, 1))
+            preds.append(epe_predict(head, slsr, latents, state["position_std"]).flatten(0, 1))
             truths.append(epe_targets(batch["target_cam2world"], cfg.rotation).flatten(0, 1))
             continue
         b, m, _, h, w = batch["target_images"].shape
