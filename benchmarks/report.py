@@ -55,7 +55,7 @@ def table1(d: dict) -> str:
     b = d["budget"]
     out = [f"`{b['config']}` ({b['steps']} steps; ablations {b['ablation_steps']}), data "
            + ", ".join(f"`{v}`" for v in b["data"].values()) + f"; {d['protocol']}."]
-    for group in ("dome", "ablation", "street"):
+    for group in ("dome", "ablation", "street", "textured"):
         rows = d.get(group) or {}
         if not rows:
             continue
@@ -95,6 +95,13 @@ def table2(d: dict) -> str:
     return "\n".join(rows)
 
 
+PROBE_NAMES = {"x": "relative x (right)", "y": "relative y (down)", "z": "relative z (forward)",
+               "cos_yaw": "relative yaw cos", "sin_yaw": "relative yaw sin", "own_height": "own height",
+               "own_pitch": "own pitch", "own_cos_yaw_sun": "own yaw cos (to the sun)",
+               "own_sin_yaw_sun": "own yaw sin (to the sun)", "own_cos_yaw_ground_tint": "own yaw cos (to the ground tint)",
+               "own_sin_yaw_ground_tint": "own yaw sin (to the ground tint)"}
+
+
 def readout(d: dict) -> str:
     lat, epe, seg = d["latent"], d["epe"], d["segmentation"]
     rows = [f"Latent poses: {lat['latents']} targets of {lat['samples']} held-out (scene, view-set) samples from "
@@ -102,8 +109,17 @@ def readout(d: dict) -> str:
             f"variance of PC1–3: {', '.join(f'{v:.2f}' for v in lat['explained_variance'][:3])}.", "",
             "| attribute | " + " | ".join(f"r with PC{k + 1}" for k in range(4)) + " |", "|---" * 5 + "|"]
     rows += [f"| {name} | " + " | ".join(f"{r:+.2f}" for r in rs[:4]) + " |" for name, rs in lat["pearson_r"].items()]
-    rows += ["", f"Component meanings (|r| ≥ 0.5): {lat['meanings'] or 'none'}.", "",
-             f"EPE head ({epe['steps']} steps, {epe['pairs']} held-out target pairs): relative-position MSE "
+    rows += ["", f"Component meanings (|r| ≥ 0.5): {lat['meanings'] or 'none'}."]
+    if probes := lat.get("linear_probe_r2"):
+        rows += ["", f"Probes fitted on {lat['probe_samples']} training (scene, view-set) samples, R² on the held-out "
+                 "latents (0 = the mean as a constant guess). Relative: the target in the first input camera's frame; "
+                 "own: the target camera alone (yaw relative to a reference the scene shows).", "",
+                 "| value | linear (one latent) | 15 nearest neighbours | pair (target + first view, bilinear) |",
+                 "|---|---|---|---|"]
+        pair, near = lat.get("pair_probe_r2", {}), lat.get("neighbour_probe_r2", {})
+        rows += [f"| {PROBE_NAMES.get(k, k)} | {v:.2f} | "
+                 + " | ".join(f"{t[k]:.2f}" if k in t else "–" for t in (near, pair)) + " |" for k, v in probes.items()]
+    rows += ["", f"EPE head ({epe['steps']} steps, {epe['pairs']} held-out target pairs): relative-position MSE "
              f"{epe['position_mse']} m², R² {epe['position_r2']}, median error {epe['position_error_m']} m"
              + (f", rotation error mean {epe['rotation_error_deg_mean']}° / median {epe['rotation_error_deg_median']}°"
                 if "rotation_error_deg_mean" in epe else "")

@@ -10,7 +10,9 @@ the five dome settings of Table 1 left (RUST; SRT with perfect poses; SRT with n
 target poses, σ = 0.1; UpSRT with perfect target poses; UpSRT with noisy target poses), RUST /
 SRT / UpSRT on the street rig, and the RUST ablations of Table 1 right at a shorter budget
 (`--ablation-steps`; the RUST reference of that group is the dome RUST run's evaluation at the
-same step, taken at the same constant learning rate). The posed baselines are evaluated with
+same step, taken at the same constant learning rate); last, not a Table 1 row, RUST on the same dome data
+with textures (config/data_dome_learn_panorama_textured.yaml), the model of Table 2's textured
+variant (benchmarks/table2.py), where COLMAP has texture to match. The posed baselines are evaluated with
 perfect target poses (the paper: poses are perturbed only in training). Each row's scores are its
 run's last evaluation (200 held-out scenes × 3 targets, right halves, pooled PSNR beside the mean
 of per-target PSNRs, object-pixel PSNR, SSIM) with the constant-colour and background-oracle
@@ -22,7 +24,7 @@ benchmarks/results/table1_runs/<data>/<row>/ (committed, overwritten in place), 
 continues the budget. Results are written every minute. With the learning benchmark's config
 and dome data (--dome-data config/data_dome_learn.yaml) the dome RUST and SRT-perfect rows start
 from its committed runs (benchmarks/results/learning_runs/), which are those models. Usage:
-    python benchmarks/table1.py [--groups dome ablation street] [--jobs 2] [--threads N] [--collect]
+    python benchmarks/table1.py [--groups dome ablation street textured] [--jobs 2] [--threads N] [--collect]
 `--collect` trains nothing: it records what the runs have logged and draws the figures of
 finished groups.
 """
@@ -59,7 +61,7 @@ RUST = ("model.variant=rust", "model.pose_supervision=unseen")  # the loss on un
 
 @dataclass(frozen=True)
 class Row:
-    group: str  # dome | street | ablation (dome data, --ablation-steps)
+    group: str  # dome | street | ablation (dome data, --ablation-steps) | textured (--textured-data)
     name: str
     overrides: tuple[str, ...] = ()
     paper: float | None = None  # PSNR in the paper's Table 1 (MSN; Street View for street rows)
@@ -84,7 +86,10 @@ ROWS = (
     Row("street", "RUST", RUST, 22.50),
     Row("street", "SRT perfect", ("model.variant=srt",), 22.72),
     Row("street", "UpSRT perfect", ("model.variant=upsrt",), 21.25),
+    # not a Table 1 row: the model of Table 2's textured variant (benchmarks/table2.py), where SIFT has texture to match
+    Row("textured", "RUST", RUST),
 )
+GROUPS = tuple(dict.fromkeys(r.group for r in ROWS))  # in training order
 # The paper's claims, on pooled PSNR (the mean of per-target PSNRs gives a constant colour 100 dB
 # on right halves of plain ground: docs/learning.md)
 CLAIMS = {
@@ -116,7 +121,7 @@ def source(row: Row) -> Row:
 
 
 def data_yaml(args, row: Row) -> str:
-    return args.street_data if row.group == "street" else args.dome_data
+    return {"street": args.street_data, "textured": args.textured_data}.get(row.group, args.dome_data)
 
 
 def overrides(args, row: Row) -> list[str]:
@@ -252,7 +257,7 @@ def chart(results: Results) -> None:
 
     from rust_perception.io import save_figure
 
-    groups = [g for g in ("dome", "ablation", "street") if any("pooled_psnr" in v for v in results.data.get(g, {}).values())]
+    groups = [g for g in GROUPS if any("pooled_psnr" in v for v in results.data.get(g, {}).values())]
     if not groups:
         return
     fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.2), squeeze=False)
@@ -283,9 +288,11 @@ def main() -> int:
                         help="SyntheticConfig YAML of the dome data (the default: the learning regime's with a "
                         "backdrop that shows yaw, as MultiShapeNet's environment maps do)")
     parser.add_argument("--street-data", default="config/data_street_learn.yaml", help="SyntheticConfig YAML of the street data")
+    parser.add_argument("--textured-data", default="config/data_dome_learn_panorama_textured.yaml",
+                        help="SyntheticConfig YAML of the textured dome data (Table 2's textured variant)")
     parser.add_argument("--steps", type=int, help="override the config's steps (dome and street rows)")
     parser.add_argument("--ablation-steps", type=int, default=6000, help="steps of each ablation row")
-    parser.add_argument("--groups", nargs="+", default=["dome", "ablation", "street"], choices=("dome", "ablation", "street"))
+    parser.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS)
     parser.add_argument("--jobs", type=int, default=2, help="runs trained side by side (the cores split evenly)")
     parser.add_argument("--threads", type=int, help="torch threads per run (default: the cores split between the jobs)")
     parser.add_argument("--collect", action="store_true", help="train nothing: record what the runs logged")
@@ -301,7 +308,8 @@ def main() -> int:
         parser.error(f"--ablation-steps {args.ablation_steps} must be a multiple of eval_every ({base.eval_every}) and "
                      "end before the learning-rate schedule depends on the run's length: the ablations' reference is "
                      "the dome RUST run's evaluation at that step")
-    budget = {"config": args.config, "data": {"dome": args.dome_data, "street": args.street_data},
+    budget = {"config": args.config, "data": {"dome": args.dome_data, "street": args.street_data,
+                                              "textured": args.textured_data},
               "steps": steps_of(args, ROWS[0]), "ablation_steps": args.ablation_steps}
     eval_scenes = base.eval_scenes
     results = Results("table1.json", budget=budget, protocol=(
@@ -309,7 +317,7 @@ def main() -> int:
         "baselines get the true target poses; pooled_psnr: PSNR of the MSE over all scored pixels"))
     previous = json.loads(results.path.read_text()) if results.path.is_file() else {}
     if previous.get("budget") == budget:
-        results.data.update({k: v for k, v in previous.items() if k in ("dome", "ablation", "street", "claims")})
+        results.data.update({k: v for k, v in previous.items() if k in (*GROUPS, "claims")})
     learning_regime = (args.config, args.dome_data) == LEARNING
     queue = []
     for row in dict.fromkeys(source(r) for r in ROWS if r.group in args.groups):  # the runs those rows read

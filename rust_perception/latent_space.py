@@ -105,12 +105,18 @@ def relative_pose(target_c2w: np.ndarray, first_c2w: np.ndarray) -> dict[str, np
     return {"x": position[:, 0], "y": position[:, 1], "z": position[:, 2], "cos_yaw": np.cos(yaw), "sin_yaw": np.sin(yaw)}
 
 
-def own_pose(target_c2w: np.ndarray) -> dict[str, np.ndarray]:
+def own_pose(target_c2w: np.ndarray, references: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """What one image can show of its own camera without any other view: its height above the
-    ground and its pitch (the horizon's place in the image) — beside `relative_pose`, this tells a
-    latent that relates the target to the first input view from one that describes the target alone."""
+    ground and its pitch (the horizon's place in the image), and cos / sin of its yaw relative to
+    each of the scene's yaw `references` (name → world azimuth per row, synthetic.scene_azimuths) —
+    beside `relative_pose`, this tells a latent that relates the target to the first input view
+    from one that describes the target alone."""
     t = np.asarray(target_c2w, np.float64)
-    return {"own_height": t[:, 2, 3], "own_pitch": np.arcsin(np.clip(t[:, 2, 2], -1.0, 1.0))}
+    own = {"own_height": t[:, 2, 3], "own_pitch": np.arcsin(np.clip(t[:, 2, 2], -1.0, 1.0))}
+    for name, azimuth in (references or {}).items():
+        yaw = _yaw(t) - np.asarray(azimuth, np.float64)
+        own.update({f"own_cos_yaw_{name}": np.cos(yaw), f"own_sin_yaw_{name}": np.sin(yaw)})
+    return own
 
 
 def linear_probe(train_latents: np.ndarray, train_values: dict[str, np.ndarray], test_latents: np.ndarray,
@@ -151,7 +157,7 @@ def pair_probe(train_latents: np.ndarray, train_first: np.ndarray, train_values:
                test_latents: np.ndarray, test_first: np.ndarray, test_values: dict[str, np.ndarray]) -> dict[str, float]:
     """R² on test pairs of a linear map from a target's latent, the first input view's latent and
     their outer product to each relative value. Where each latent holds its own view's orientation
-    in a frame the scene fixes (a backdrop, gravity) rather than one relative to the first view,
+    in a frame of the scene's (whatever the model anchors to) rather than one relative to the first view,
     the relative yaw is bilinear in the two — cos(a − b) = cos a·cos b + sin a·sin b — and this reads
     it where the single-latent probe cannot."""
     def features(target, first):

@@ -11,9 +11,10 @@ from rust_perception.config import load_config, to_dict
 from rust_perception.data.generate import generate_dataset
 from rust_perception.data.raycast import SOLID, SPHERE, Environment, Primitives, Renderer, render_views
 from rust_perception.data.synthetic import BACKDROP_STREAM, SyntheticConfig, class_id, generate_scene, \
-    panorama_backdrop, scene_rng
+    panorama_backdrop, scene_azimuths, scene_rng
 from rust_perception.errors import ConfigError
 from rust_perception.geometry import intrinsics_from_fov, look_at
+from rust_perception.latent_space import own_pose
 
 from conftest import ROOT
 
@@ -111,3 +112,22 @@ def test_panorama_is_refused_where_it_does_not_apply():
     SyntheticConfig(kind="street", backdrop="plain")
     with pytest.raises(ConfigError, match="backdrop='hdri' is not allowed"):
         SyntheticConfig(backdrop="hdri")
+
+
+def test_scene_azimuths_are_the_references_the_scene_shows():
+    """The sun's azimuth is the one that lights the scene; the panorama's ground-tint axis is the
+    one its backdrop was drawn with; own_pose turns them into each view's yaw relative to them."""
+    assert set(scene_azimuths(LEARN, "test", 3)) == {"sun"}
+    assert scene_azimuths(SyntheticConfig(kind="street"), "test", 3) == {}
+    refs = scene_azimuths(PANORAMA, "test", 3)
+    assert set(refs) == {"sun", "ground_tint"} and refs["sun"] == scene_azimuths(LEARN, "test", 3)["sun"]
+    axis = panorama_backdrop(scene_rng(PANORAMA.seed, "test", 3, BACKDROP_STREAM), 1.0)["ground_axis"]
+    assert refs["ground_tint"] == pytest.approx(np.arctan2(axis[1], axis[0]))
+    assert scene_azimuths(PANORAMA, "test", 4)["ground_tint"] != pytest.approx(refs["ground_tint"])
+    # a camera looking along the tint axis has yaw 0 relative to it, one looking across it ±90°
+    cams = np.array([look_at(-4.0 * np.array([np.cos(a), np.sin(a), 0.3]), np.zeros(3))
+                     for a in (refs["ground_tint"], refs["ground_tint"] + np.pi / 2)])
+    own = own_pose(cams, {"ground_tint": np.full(2, refs["ground_tint"])})
+    np.testing.assert_allclose(own["own_cos_yaw_ground_tint"], [1.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(np.abs(own["own_sin_yaw_ground_tint"]), [0.0, 1.0], atol=1e-9)
+    assert set(own_pose(cams)) == {"own_height", "own_pitch"}

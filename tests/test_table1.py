@@ -40,7 +40,8 @@ def args(tmp_path, monkeypatch):
     monkeypatch.setattr(table1, "KEPT", tmp_path / "kept")
     return argparse.Namespace(work=tmp_path / "runs", config="config/train_learn.yaml", steps=None, ablation_steps=6000,
                               dome_data="config/data_dome_learn_panorama.yaml", street_data="config/data_street_learn.yaml",
-                              groups=["dome", "ablation"], threads=1)
+                              textured_data="config/data_dome_learn_panorama_textured.yaml", groups=["dome", "ablation"],
+                              threads=1)
 
 
 def row(name, group="dome"):
@@ -68,6 +69,9 @@ def test_rows_finish_at_their_budget_and_the_claims_follow(args, monkeypatch):
     assert not claims["rust_within_1db_of_srt_perfect"]["met"]  # 20.0 < 21.5 − 1
     assert claims["rust_beats_srt_noisy_by_2db"]["met"] and "upsrt_noisy_below_upsrt_perfect" not in claims
     assert (table1.RESULTS / "table1.png").stat().st_size > 1000
+    # Table 2's textured model trains on its own data, in a directory of its own
+    assert table1.run_dir(args, row("RUST", "textured")).parts[-2:] == ("dome_learn_panorama_textured", "textured_rust")
+    assert "textured" not in results.data  # not among --groups
     # a finished row is not scored again (the evaluate-only row would re-run a whole evaluation)
     monkeypatch.setattr(table1, "evaluate_other_way", lambda run, half: pytest.fail("evaluated again"))
     table1.collect(args, results)

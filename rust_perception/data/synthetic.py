@@ -275,6 +275,20 @@ def panorama_backdrop(rng: np.random.Generator, scale: float) -> dict:
     }
 
 
+def scene_azimuths(cfg: SyntheticConfig, split: str, index: int) -> dict[str, float]:
+    """World azimuths of the yaw references a dome scene shows in every view — the sun, and a
+    panorama's ground-tint axis — so a probe can ask whether a latent pose holds its view's yaw
+    relative to one of them ({} for street scenes: their references are the street itself)."""
+    if cfg.kind != "dome":
+        return {}
+    _, env, _ = dome_scene(scene_rng(cfg.seed, split, index), split, cfg)
+    azimuths = {"sun": float(np.arctan2(env.sun_dir[1], env.sun_dir[0]))}
+    if cfg.backdrop == "panorama":
+        axis = panorama_backdrop(scene_rng(cfg.seed, split, index, BACKDROP_STREAM), dome_scale(cfg))["ground_axis"]
+        azimuths["ground_tint"] = float(np.arctan2(axis[1], axis[0]))
+    return azimuths
+
+
 def dome_scale(cfg: SyntheticConfig) -> float:
     """Radius of the object disc relative to the full dome's 3.5 m: constant object density."""
     return float(np.sqrt(cfg.max_objects / MAX_FAMILIES_PER_SCENE))

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..config import from_dict
+from ..data.synthetic import SyntheticConfig, scene_azimuths
 from ..latent_space import PCA, camera_attributes, linear_probe, neighbour_probe, own_pose, pair_probe, relative_pose
 from ..model.scene_model import SceneModel, pixel_grid
 
@@ -35,6 +37,8 @@ def collect_latents(model: SceneModel, dataset, kind: str, samples: int, batch_s
     if model.cfg.variant != "rust":
         raise ValueError(f"latent poses exist only for rust runs, not {model.cfg.variant}")
     items = [(i % len(dataset), i // len(dataset)) for i in range(samples)]
+    manifest = dataset.store.manifest
+    synthetic = from_dict(SyntheticConfig, manifest["generator"]) if manifest.get("source") == "synthetic" else None
     latents, firsts, attrs, relative = [], [], [], []
     for start in tqdm(range(0, len(items), batch_size), desc="latent poses", unit="batch", disable=not progress):
         rows = [dataset[it] for it in items[start : start + batch_size]]
@@ -49,7 +53,9 @@ def collect_latents(model: SceneModel, dataset, kind: str, samples: int, batch_s
         attrs.append(camera_attributes(kind, batch["target_cam2world"].flatten(0, 1).numpy(), first.numpy(),
                                        batch["target_rig_camera"].flatten().numpy(), first_cam.numpy()))
         target = batch["target_cam2world"].flatten(0, 1).numpy()
-        relative.append({**relative_pose(target, first.numpy()), **own_pose(target)})
+        scenes = [scene_azimuths(synthetic, dataset.split, int(i)) if synthetic else {} for i in batch["scene_index"]]
+        references = {k: np.repeat([s[k] for s in scenes], m) for k in scenes[0]}
+        relative.append({**relative_pose(target, first.numpy()), **own_pose(target, references)})
     join = lambda parts: {k: np.concatenate([a[k] for a in parts]) for k in parts[0]}  # noqa: E731
     return LatentSet(torch.cat(latents).float().numpy(), torch.cat(firsts).float().numpy(), join(attrs), join(relative))
 
