@@ -4,7 +4,7 @@ PNGs: latent-pose PCA and correlations (+ scatter, traversals), the EPE head (re
 and rotation on rig data), the segmentation head (mIoU, overlay figure). Steps whose outputs
 already exist in the run are reused, so a cut-short run resumes.
 
-Usage: python benchmarks/readout.py --run runs/table1/model_tiny_32px/dome_rust --name dome [--head-steps 600]
+Usage: python benchmarks/readout.py --run runs/table1/dome_learn_panorama/dome_rust --name dome [--head-steps 600]
        [--data DATASET_WITH_500_TEST_SCENES]
 """
 

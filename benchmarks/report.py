@@ -55,7 +55,7 @@ def table1(d: dict) -> str:
     b = d["budget"]
     out = [f"`{b['config']}` ({b['steps']} steps; ablations {b['ablation_steps']}), data "
            + ", ".join(f"`{v}`" for v in b["data"].values()) + f"; {d['protocol']}."]
-    for group in ("dome", "ablation", "street", "textured"):
+    for group in d.get("groups", ("dome", "ablation", "street")):  # table1.GROUPS
         rows = d.get(group) or {}
         if not rows:
             continue
@@ -97,9 +97,16 @@ def table2(d: dict) -> str:
 
 PROBE_NAMES = {"x": "relative x (right)", "y": "relative y (down)", "z": "relative z (forward)",
                "cos_yaw": "relative yaw cos", "sin_yaw": "relative yaw sin", "own_height": "own height",
-               "own_pitch": "own pitch", "own_cos_yaw_sun": "own yaw cos (to the sun)",
-               "own_sin_yaw_sun": "own yaw sin (to the sun)", "own_cos_yaw_ground_tint": "own yaw cos (to the ground tint)",
-               "own_sin_yaw_ground_tint": "own yaw sin (to the ground tint)"}
+               "own_pitch": "own pitch"}
+REFERENCES = {"sun": "the sun", "ground_tint": "the lighter ground side"}  # synthetic.scene_azimuths
+
+
+def probe_name(key: str) -> str:
+    """A probe's value in words: own_cos_yaw_<reference> → "own yaw cos (to <reference>)"."""
+    if key.startswith(("own_cos_yaw_", "own_sin_yaw_")):
+        ref = key[len("own_cos_yaw_"):]
+        return f"own yaw {key[4:7]} (to {REFERENCES.get(ref, ref)})"
+    return PROBE_NAMES.get(key, key)
 
 
 def readout(d: dict) -> str:
@@ -117,7 +124,7 @@ def readout(d: dict) -> str:
                  "| value | linear (one latent) | 15 nearest neighbours | pair (target + first view, bilinear) |",
                  "|---|---|---|---|"]
         pair, near = lat.get("pair_probe_r2", {}), lat.get("neighbour_probe_r2", {})
-        rows += [f"| {PROBE_NAMES.get(k, k)} | {v:.2f} | "
+        rows += [f"| {probe_name(k)} | {v:.2f} | "
                  + " | ".join(f"{t[k]:.2f}" if k in t else "–" for t in (near, pair)) + " |" for k, v in probes.items()]
     rows += ["", f"EPE head ({epe['steps']} steps, {epe['pairs']} held-out target pairs): relative-position MSE "
              f"{epe['position_mse']} m², R² {epe['position_r2']}, median error {epe['position_error_m']} m"

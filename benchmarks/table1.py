@@ -90,6 +90,7 @@ ROWS = (
     Row("textured", "RUST", RUST),
 )
 GROUPS = tuple(dict.fromkeys(r.group for r in ROWS))  # in training order
+DATA_OF = {"ablation": "dome"}  # the budget's data entry of a group, where not its own name
 # The paper's claims, on pooled PSNR (the mean of per-target PSNRs gives a constant colour 100 dB
 # on right halves of plain ground: docs/learning.md)
 CLAIMS = {
@@ -131,6 +132,16 @@ def overrides(args, row: Row) -> list[str]:
 
 def steps_of(args, row: Row) -> int:
     return load_train_config(ROOT / args.config, overrides(args, row)).steps
+
+
+def reusable(previous: dict, budget: dict) -> dict:
+    """The groups (and claims) of a previous table1.json measured with this budget: same config and
+    step budgets, and the same data for the group — so adding a group's data keeps the others."""
+    old = previous.get("budget") or {}
+    if any(old.get(k) != budget[k] for k in ("config", "steps", "ablation_steps")):
+        return {}
+    same = {g for g in GROUPS if old.get("data", {}).get(DATA_OF.get(g, g)) == budget["data"][DATA_OF.get(g, g)]}
+    return {k: v for k, v in previous.items() if k in same or (k == "claims" and "dome" in same)}
 
 
 def evaluations(run: Path) -> list[dict]:
@@ -312,12 +323,11 @@ def main() -> int:
                                               "textured": args.textured_data},
               "steps": steps_of(args, ROWS[0]), "ablation_steps": args.ablation_steps}
     eval_scenes = base.eval_scenes
-    results = Results("table1.json", budget=budget, protocol=(
+    results = Results("table1.json", budget=budget, groups=GROUPS, protocol=(
         f"{eval_scenes} held-out scenes × 3 targets, right halves; RUST's Pose Estimator sees the left halves, the posed "
         "baselines get the true target poses; pooled_psnr: PSNR of the MSE over all scored pixels"))
     previous = json.loads(results.path.read_text()) if results.path.is_file() else {}
-    if previous.get("budget") == budget:
-        results.data.update({k: v for k, v in previous.items() if k in (*GROUPS, "claims")})
+    results.data.update(reusable(previous, budget))
     learning_regime = (args.config, args.dome_data) == LEARNING
     queue = []
     for row in dict.fromkeys(source(r) for r in ROWS if r.group in args.groups):  # the runs those rows read

@@ -157,7 +157,7 @@ def pair_probe(train_latents: np.ndarray, train_first: np.ndarray, train_values:
                test_latents: np.ndarray, test_first: np.ndarray, test_values: dict[str, np.ndarray]) -> dict[str, float]:
     """R² on test pairs of a linear map from a target's latent, the first input view's latent and
     their outer product to each relative value. Where each latent holds its own view's orientation
-    in a frame of the scene's (whatever the model anchors to) rather than one relative to the first view,
+    in a frame the scene fixes (its backdrop) rather than one relative to the first view,
     the relative yaw is bilinear in the two — cos(a − b) = cos a·cos b + sin a·sin b — and this reads
     it where the single-latent probe cannot."""
     def features(target, first):

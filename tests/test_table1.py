@@ -92,3 +92,14 @@ def test_a_kept_run_restores_where_its_checkpoint_left_off(tmp_path):
     (fresh / "metrics.jsonl").write_text("")
     common.restore(fresh, [tmp_path / "kept"])  # an existing run is never overwritten
     assert (fresh / "metrics.jsonl").read_text() == ""
+
+
+def test_results_of_an_unchanged_budget_are_kept_per_group():
+    budget = {"config": "c.yaml", "steps": 20000, "ablation_steps": 6000,
+              "data": {"dome": "d.yaml", "street": "s.yaml", "textured": "t.yaml"}}
+    previous = {"budget": {**budget, "data": {"dome": "d.yaml", "street": "old_s.yaml"}},  # before the textured group
+                "dome": {"RUST": {}}, "ablation": {"3-d latent": {}}, "street": {"RUST": {}}, "claims": {"x": {}},
+                "machine": {}}
+    assert set(table1.reusable(previous, budget)) == {"dome", "ablation", "claims"}  # street's data changed
+    assert table1.reusable({**previous, "budget": {**previous["budget"], "steps": 10000}}, budget) == {}
+    assert table1.reusable({}, budget) == {}

@@ -276,15 +276,19 @@ def panorama_backdrop(rng: np.random.Generator, scale: float) -> dict:
 
 
 def scene_azimuths(cfg: SyntheticConfig, split: str, index: int) -> dict[str, float]:
-    """World azimuths of the yaw references a dome scene shows in every view — the sun, and a
-    panorama's ground-tint axis — so a probe can ask whether a latent pose holds its view's yaw
-    relative to one of them ({} for street scenes: their references are the street itself)."""
+    """World azimuths of the yaw references a dome scene shows — the sun (object shading, shadows,
+    its glow in the sky) and a panorama's lighter ground side — so a probe can ask whether a
+    latent pose holds its view's yaw relative to one of them ({} for street scenes: their
+    reference is the street itself)."""
     if cfg.kind != "dome":
         return {}
     _, env, _ = dome_scene(scene_rng(cfg.seed, split, index), split, cfg)
     azimuths = {"sun": float(np.arctan2(env.sun_dir[1], env.sun_dir[0]))}
     if cfg.backdrop == "panorama":
-        axis = panorama_backdrop(scene_rng(cfg.seed, split, index, BACKDROP_STREAM), dome_scale(cfg))["ground_axis"]
+        backdrop = panorama_backdrop(scene_rng(cfg.seed, split, index, BACKDROP_STREAM), dome_scale(cfg))
+        # the tint's brightness part (±0.45 summed over RGB) outweighs its colour part (|sum| ≤ 0.44),
+        # so the sign of its sum says which way along the axis the ground gets lighter
+        axis = backdrop["ground_axis"] * np.sign(backdrop["ground_tint"].sum())
         azimuths["ground_tint"] = float(np.arctan2(axis[1], axis[0]))
     return azimuths
 

@@ -11,6 +11,7 @@ import torch
 from tqdm import tqdm
 
 from ..config import from_dict
+from ..errors import ConfigError
 from ..data.synthetic import SyntheticConfig, scene_azimuths
 from ..latent_space import PCA, camera_attributes, linear_probe, neighbour_probe, own_pose, pair_probe, relative_pose
 from ..model.scene_model import SceneModel, pixel_grid
@@ -28,6 +29,17 @@ class LatentSet:
     relative: dict[str, np.ndarray]  # relative_pose and own_pose: the probes' targets
 
 
+def synthetic_config(manifest: dict) -> SyntheticConfig | None:
+    """The generator settings of a synthetic dataset (None for a recording, or for one made by a
+    generator whose settings have since changed: its scenes' yaw references are then unknown)."""
+    if manifest.get("source") != "synthetic":
+        return None
+    try:
+        return from_dict(SyntheticConfig, manifest["generator"])
+    except ConfigError:
+        return None
+
+
 @torch.no_grad()
 def collect_latents(model: SceneModel, dataset, kind: str, samples: int, batch_size: int = 16,
                     progress: bool = True) -> LatentSet:
@@ -37,8 +49,7 @@ def collect_latents(model: SceneModel, dataset, kind: str, samples: int, batch_s
     if model.cfg.variant != "rust":
         raise ValueError(f"latent poses exist only for rust runs, not {model.cfg.variant}")
     items = [(i % len(dataset), i // len(dataset)) for i in range(samples)]
-    manifest = dataset.store.manifest
-    synthetic = from_dict(SyntheticConfig, manifest["generator"]) if manifest.get("source") == "synthetic" else None
+    synthetic = synthetic_config(dataset.store.manifest)
     latents, firsts, attrs, relative = [], [], [], []
     for start in tqdm(range(0, len(items), batch_size), desc="latent poses", unit="batch", disable=not progress):
         rows = [dataset[it] for it in items[start : start + batch_size]]
