@@ -208,3 +208,27 @@ def test_colmap_pair_position_is_recovered_from_a_similarity_transformed_reconst
     assert np.allclose(aligned_relative_position(estimated, truth, (0, 1)), true_rel)
     del estimated[1]
     assert aligned_relative_position(estimated, truth, (0, 1)) is None
+
+
+def test_yaw_turn_starts_at_the_targets_own_render_and_turns_along_the_fitted_circle(rust_run):
+    from rust_perception.data.store import MultiViewDataset
+    from rust_perception.model.scene_model import pixel_grid
+    from rust_perception.training.latent_analysis import yaw_turn
+    from rust_perception.training.steps import held_out_batches
+    from rust_perception.training.trainer import load_model
+
+    cfg, model, _ = load_model(rust_run)
+    batch = next(held_out_batches(MultiViewDataset(cfg.dataset, "test", cfg.model.num_inputs, cfg.num_targets), 1))
+    # latents that trace a circle in their first two coordinates as the yaw turns
+    yaw = np.random.default_rng(0).uniform(-np.pi, np.pi, 200)
+    latents = np.zeros((200, cfg.model.latent_dim))
+    latents[:, 0], latents[:, 1] = 3 * np.cos(yaw), 3 * np.sin(yaw)
+    frames = yaw_turn(model, batch, latents, np.cos(yaw), np.sin(yaw), scenes=2, steps=4)
+    size = cfg.model.image_size
+    assert frames.shape == (2, 4, size, size, 3)
+    with torch.no_grad():  # 0°: the target rendered from its own latent poses
+        slsr = model.encode(batch["input_images"][:1])
+        own = model.view_latents(slsr, batch["target_images"][:1, :1])
+        rgb = model.render(slsr, model.query_input(pixel_grid(size, size)[None, None], own), chunk=4096)
+    np.testing.assert_allclose(frames[0, 0], rgb[0, 0].clamp(0, 1).view(size, size, 3).numpy(), atol=1e-5)
+    assert np.abs(frames[0, 2] - frames[0, 0]).max() > 1e-3  # 180°: the latent moved 6 units along the circle

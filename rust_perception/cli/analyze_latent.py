@@ -2,7 +2,8 @@
 poses of held-out targets, Pearson r of each component with camera attributes relative to the
 first input camera, a linear probe (fitted on training scenes, R² on held-out ones) from the latent
 to the relative camera position and cos / sin of the relative yaw, a 3-D scatter, traversal
-renders along the top components, and the PCA basis with the component meanings saved in the run
+renders along the top components (and, where one latent holds its own yaw relative to something the
+scene shows, R² ≥ 0.5, renders with latents turned once round that yaw: yaw_turn.png), and the PCA basis with the component meanings saved in the run
 (RUN/latent_space.json) for the node's queries."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from . import ArgumentParser, run
 
 PROG = "analyze_latent"
+TURN_MIN_R2 = 0.5  # mean linear-probe R² of cos / sin own yaw for a yaw_turn figure
 
 
 def parser() -> ArgumentParser:
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..io import write_json
     from ..latent_space import component_meanings, correlation_table, fit_pca
     from ..training.latent_analysis import (LATENT_FILE, collect_latents, probe_relative_pose, scatter_figure,
-                                            traversal, traversal_figure)
+                                            traversal, traversal_figure, yaw_turn)
     from ..training.steps import held_out_batches
     from ..training.trainer import load_model
 
@@ -67,6 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     names = {m["component"]: a for a, m in meanings.items()}
     labels = [f"PC{k + 1}" + (f" ({names[k]})" if k in names else "") for k in range(frames.shape[0])]
     strip = traversal_figure(frames, labels, out / "traversal.png")
+    figures = [str(scatter), str(strip)]
+    # where one latent holds its own yaw relative to something the scene shows, turn latents round it
+    linear = probe.get("linear", {})
+    references = [k.removeprefix("own_cos_yaw_") for k in linear if k.startswith("own_cos_yaw_")]
+    turns = {ref: (linear[f"own_cos_yaw_{ref}"] + linear[f"own_sin_yaw_{ref}"]) / 2 for ref in references}
+    reference = max(turns, key=turns.get, default=None)
+    if reference is not None and turns[reference] >= TURN_MIN_R2:
+        turned = yaw_turn(model, next(held_out_batches(ds, 4)), latents, collected.relative[f"own_cos_yaw_{reference}"],
+                          collected.relative[f"own_sin_yaw_{reference}"], scenes=4)
+        figures.append(str(traversal_figure(turned, [f"scene {i + 1}" for i in range(len(turned))], out / "yaw_turn.png",
+                                            columns=[f"{360 * j // turned.shape[1]}°" for j in range(turned.shape[1])])))
     basis = {"step": step, "kind": kind, "pca": pca.to_dict(), "meanings": meanings, "min_abs_r": args.min_r,
              "created": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_json(args.run / LATENT_FILE, basis)
@@ -77,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                "neighbour_probe_r2": {k: round(v, 4) for k, v in probe.get("neighbours", {}).items()},
                "pair_probe_r2": {k: round(v, 4) for k, v in probe.get("pair", {}).items()},
                "probe_samples": args.probe_samples,
-               "meanings": meanings, "figures": [str(scatter), str(strip)], "basis": str(args.run / LATENT_FILE)}
+               "meanings": meanings, "figures": figures, "basis": str(args.run / LATENT_FILE),
+               "yaw_turn_reference": reference if len(figures) > 2 else None}
     write_json(out / "results.json", summary)
     print(json.dumps({k: summary[k] for k in ("latents", "explained_variance", "linear_probe_r2", "neighbour_probe_r2", "pair_probe_r2", "meanings")}))
     return 0

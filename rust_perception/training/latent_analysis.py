@@ -108,6 +108,33 @@ def traversal(model: SceneModel, batch, pca: PCA, components: int = 3, steps: in
     return out
 
 
+@torch.no_grad()
+def yaw_turn(model: SceneModel, batch, latents: np.ndarray, cos: np.ndarray, sin: np.ndarray, scenes: int = 3,
+             steps: int = 8) -> np.ndarray:
+    """Renders (scenes, steps, H, W, 3): the first target of each of the first `scenes` scenes in
+    `batch` with its latent poses (both halves') turned once round the circle that latents trace
+    as a view turns relative to a reference (the yaw whose cos / sin the latents hold, from
+    `latents` (N, D) and their `cos`, `sin` (N,)): the fitted latent-per-unit-(cos, sin) map moves
+    them from the target's own (cos, sin), read by the inverse fit, in steps of 360° / `steps`."""
+    x = np.c_[cos, sin, np.ones(len(cos))]
+    to_latent = np.linalg.lstsq(x, latents, rcond=None)[0][:2]  # (2, D): the latent's change per unit cos, sin
+    to_yaw = np.linalg.lstsq(np.c_[latents, np.ones(len(latents))], x[:, :2], rcond=None)[0]  # (D + 1, 2)
+    size = model.cfg.image_size
+    uv = pixel_grid(size, size)[None, None]
+    out = np.zeros((min(scenes, len(batch["input_images"])), steps, size, size, 3), np.float32)
+    for i in range(len(out)):
+        slsr = model.encode(batch["input_images"][i : i + 1])
+        own = model.view_latents(slsr, batch["target_images"][i : i + 1, :1])[0, 0].numpy()  # (2, D)
+        c, s = np.r_[own[0], 1.0] @ to_yaw
+        start = np.arctan2(s, c)
+        for j in range(steps):
+            angle = start + 2 * np.pi * j / steps
+            turned = own + (np.array([np.cos(angle), np.sin(angle)]) - [np.cos(start), np.sin(start)]) @ to_latent
+            rgb = model.render(slsr, model.query_input(uv, torch.from_numpy(turned).float()[None, None]), chunk=4096)
+            out[i, j] = rgb[0, 0].clamp(0, 1).view(size, size, 3).numpy()
+    return out
+
+
 def scatter_figure(coords: np.ndarray, attributes: dict[str, np.ndarray], table: dict[str, list[float]], path: Path) -> Path:
     """One 3-D scatter of PCA components 1–3 per attribute, coloured by it (paper Figs. 5/8)."""
     import matplotlib
@@ -134,8 +161,9 @@ def scatter_figure(coords: np.ndarray, attributes: dict[str, np.ndarray], table:
     return save_figure(fig, path)
 
 
-def traversal_figure(frames: np.ndarray, labels: list[str], path: Path, span: float = 2.0) -> Path:
-    """Rows: components; columns: −span … +span standard deviations."""
+def traversal_figure(frames: np.ndarray, labels: list[str], path: Path, span: float = 2.0,
+                     columns: list[str] | None = None) -> Path:
+    """Rows: `labels`; columns: −span … +span standard deviations, or the `columns` titles."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,15 +172,16 @@ def traversal_figure(frames: np.ndarray, labels: list[str], path: Path, span: fl
     from ..io import save_figure
 
     rows, cols = frames.shape[:2]
+    columns = columns or [f"{a:+.1f}σ" for a in np.linspace(-span, span, cols)]
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.45 * rows), squeeze=False)
     for r in range(rows):
-        for c, a in enumerate(np.linspace(-span, span, cols)):
+        for c in range(cols):
             ax = axes[r, c]
             ax.imshow(frames[r, c], interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(f"{a:+.1f}σ", fontsize=7)
+                ax.set_title(columns[c], fontsize=7)
             if c == 0:
                 ax.set_ylabel(labels[r], fontsize=7)
     fig.tight_layout()
