@@ -47,7 +47,7 @@ def main() -> int:
     heads = {h: json.loads((run / "heads" / f"{h}.json").read_text()) for h in ("epe", "segmentation")}
     figures = {"scatter": run / "latent" / "scatter.png", "traversal": run / "latent" / "traversal.png",
                "segmentation": run / "heads" / "segmentation.png"}
-    if (run / "latent" / "yaw_turn.png").is_file():  # only where one latent holds its own yaw (analyze_latent)
+    if latent.get("yaw_turn_reference"):  # only where one latent holds its own yaw (analyze_latent)
         figures["yaw_turn"] = run / "latent" / "yaw_turn.png"
     copied = {}
     for key, path in figures.items():

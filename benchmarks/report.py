@@ -55,7 +55,7 @@ def table1(d: dict) -> str:
     b = d["budget"]
     out = [f"`{b['config']}` ({b['steps']} steps; ablations {b['ablation_steps']}), data "
            + ", ".join(f"`{v}`" for v in b["data"].values()) + f"; {d['protocol']}."]
-    for group in d.get("groups", ("dome", "ablation", "street")):  # table1.GROUPS
+    for group in d.get("groups", ("dome", "ablation", "street", "textured")):  # table1.GROUPS
         rows = d.get(group) or {}
         if not rows:
             continue

@@ -115,8 +115,8 @@ def test_panorama_is_refused_where_it_does_not_apply():
 
 
 def test_scene_azimuths_are_the_references_the_scene_shows():
-    """The sun's azimuth is the one that lights the scene; the panorama's ground-tint axis is the
-    one its backdrop was drawn with; own_pose turns them into each view's yaw relative to them."""
+    """The sun's azimuth is the one that lights the scene; the panorama's is the side where its
+    ground is lighter; own_pose turns them into each view's yaw relative to them."""
     assert set(scene_azimuths(LEARN, "test", 3)) == {"sun"}
     assert scene_azimuths(SyntheticConfig(kind="street"), "test", 3) == {}
     refs = scene_azimuths(PANORAMA, "test", 3)

@@ -210,7 +210,7 @@ def test_colmap_pair_position_is_recovered_from_a_similarity_transformed_reconst
     assert aligned_relative_position(estimated, truth, (0, 1)) is None
 
 
-def test_yaw_turn_starts_at_the_targets_own_render_and_turns_along_the_fitted_circle(rust_run):
+def test_yaw_turn_starts_at_the_targets_own_render_and_turns_along_the_fitted_circle(rust_run, monkeypatch):
     from rust_perception.data.store import MultiViewDataset
     from rust_perception.model.scene_model import pixel_grid
     from rust_perception.training.latent_analysis import yaw_turn
@@ -218,17 +218,23 @@ def test_yaw_turn_starts_at_the_targets_own_render_and_turns_along_the_fitted_ci
     from rust_perception.training.trainer import load_model
 
     cfg, model, _ = load_model(rust_run)
-    batch = next(held_out_batches(MultiViewDataset(cfg.dataset, "test", cfg.model.num_inputs, cfg.num_targets), 1))
-    # latents that trace a circle in their first two coordinates as the yaw turns
+    batch = next(held_out_batches(MultiViewDataset(cfg.dataset, "test", cfg.model.num_inputs, cfg.num_targets), 2))
+    # latents that trace a circle of radius 3 in their first two coordinates as the yaw turns
     yaw = np.random.default_rng(0).uniform(-np.pi, np.pi, 200)
     latents = np.zeros((200, cfg.model.latent_dim))
     latents[:, 0], latents[:, 1] = 3 * np.cos(yaw), 3 * np.sin(yaw)
-    frames = yaw_turn(model, batch, latents, np.cos(yaw), np.sin(yaw), scenes=2, steps=4)
+    queried, query_input = [], model.query_input
+    monkeypatch.setattr(model, "query_input", lambda uv, lat: queried.append(lat[0, 0].numpy()) or query_input(uv, lat))
+    frames = yaw_turn(model, batch, latents, np.cos(yaw), np.sin(yaw), scenes=3, steps=4)
     size = cfg.model.image_size
-    assert frames.shape == (2, 4, size, size, 3)
+    assert frames.shape == (2, 4, size, size, 3)  # only 2 scenes in the batch
     with torch.no_grad():  # 0°: the target rendered from its own latent poses
         slsr = model.encode(batch["input_images"][:1])
         own = model.view_latents(slsr, batch["target_images"][:1, :1])
-        rgb = model.render(slsr, model.query_input(pixel_grid(size, size)[None, None], own), chunk=4096)
+        rgb = model.render(slsr, query_input(pixel_grid(size, size)[None, None], own), chunk=4096)
     np.testing.assert_allclose(frames[0, 0], rgb[0, 0].clamp(0, 1).view(size, size, 3).numpy(), atol=1e-5)
-    assert np.abs(frames[0, 2] - frames[0, 0]).max() > 1e-3  # 180°: the latent moved 6 units along the circle
+    # 180°: both halves' latents moved to the opposite point of the circle, the rest unchanged
+    own = own[0, 0].numpy()
+    start = np.arctan2(own[0, 1], own[0, 0])
+    np.testing.assert_allclose(queried[2][:, :2], own[:, :2] - 6 * np.array([np.cos(start), np.sin(start)]), atol=1e-4)
+    np.testing.assert_allclose(queried[2][:, 2:], own[:, 2:], atol=1e-6)

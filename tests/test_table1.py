@@ -103,3 +103,5 @@ def test_results_of_an_unchanged_budget_are_kept_per_group():
     assert set(table1.reusable(previous, budget)) == {"dome", "ablation", "claims"}  # street's data changed
     assert table1.reusable({**previous, "budget": {**previous["budget"], "steps": 10000}}, budget) == {}
     assert table1.reusable({}, budget) == {}
+    moved = {**previous, "budget": {**budget, "data": {**budget["data"], "dome": "other.yaml"}}}
+    assert set(table1.reusable(moved, budget)) == {"street", "textured"} & set(moved)  # ablation and claims follow dome

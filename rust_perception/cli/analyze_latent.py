@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     references = [k.removeprefix("own_cos_yaw_") for k in linear if k.startswith("own_cos_yaw_")]
     turns = {ref: (linear[f"own_cos_yaw_{ref}"] + linear[f"own_sin_yaw_{ref}"]) / 2 for ref in references}
     reference = max(turns, key=turns.get, default=None)
+    (out / "yaw_turn.png").unlink(missing_ok=True)  # never leave an earlier analysis's figure behind
     if reference is not None and turns[reference] >= TURN_MIN_R2:
         turned = yaw_turn(model, next(held_out_batches(ds, 4)), latents, collected.relative[f"own_cos_yaw_{reference}"],
                           collected.relative[f"own_sin_yaw_{reference}"], scenes=4)

@@ -115,7 +115,9 @@ def yaw_turn(model: SceneModel, batch, latents: np.ndarray, cos: np.ndarray, sin
     `batch` with its latent poses (both halves') turned once round the circle that latents trace
     as a view turns relative to a reference (the yaw whose cos / sin the latents hold, from
     `latents` (N, D) and their `cos`, `sin` (N,)): the fitted latent-per-unit-(cos, sin) map moves
-    them from the target's own (cos, sin), read by the inverse fit, in steps of 360° / `steps`."""
+    them from the target's own (cos, sin), read by the inverse fit, in steps of 360° / `steps`.
+    `latents` are left halves' (collect_latents); the right half's latent moves by the same change,
+    an approximation that can leave a seam down the middle of a crossed model's frames."""
     x = np.c_[cos, sin, np.ones(len(cos))]
     to_latent = np.linalg.lstsq(x, latents, rcond=None)[0][:2]  # (2, D): the latent's change per unit cos, sin
     to_yaw = np.linalg.lstsq(np.c_[latents, np.ones(len(latents))], x[:, :2], rcond=None)[0]  # (D + 1, 2)
