@@ -86,6 +86,9 @@ def table2(d: dict) -> str:
             "renders with true intrinsics; errors of view 1's position in view 0's frame (m).", "",
             "| method | views | success | MSE (m²) | R² | median error (m) | RUST on the same scenes: MSE / R² |",
             "|---|---|---|---|---|---|---|"]
+    rust = next(iter(d["table"].values()))
+    if "mean_guess_median_error_m" in rust:
+        rows[0] += f" The scenes' mean relative position as a constant guess: median error {rust['mean_guess_median_error_m']} m (R² 0)."
     for name, r in d["table"].items():
         views = "7 (5 inputs + 2 targets)" if name.startswith("RUST") else name.split()[1]
         same = r.get("rust_on_same_scenes") or {}
@@ -130,6 +133,8 @@ def readout(d: dict) -> str:
              f"{epe['position_mse']} m², R² {epe['position_r2']}, median error {epe['position_error_m']} m"
              + (f", rotation error mean {epe['rotation_error_deg_mean']}° / median {epe['rotation_error_deg_median']}°"
                 if "rotation_error_deg_mean" in epe else "")
+             + (f" (no rotation as a guess: median {epe['identity_rotation_error_deg_median']}°)"
+                if "identity_rotation_error_deg_median" in epe else "")
              + (f" (the held-out mean position as a constant guess: median error {epe['mean_position_error_m']} m, "
                 "R² 0)" if "mean_position_error_m" in epe else "") + ".", "",
              f"Segmentation head ({seg['steps']} steps): mIoU {seg['miou']}, pixel accuracy {seg['pixel_accuracy']} — "

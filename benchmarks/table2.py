@@ -93,6 +93,10 @@ def main() -> int:
                 colmap[k][1].append(truth)
                 colmap[k][2].append(index)
         table = {"RUST (5 inputs + 2 targets)": summarise(rust_pred, truths, len(truths))}
+        if len(truths) >= 2:  # the trivial baseline: the scenes' mean relative position as a constant guess (R² 0)
+            t = np.array(truths)
+            table["RUST (5 inputs + 2 targets)"]["mean_guess_median_error_m"] = round(
+                float(np.median(np.linalg.norm(t - t.mean(0), axis=1))), 4)
         for k in args.views:
             table[f"COLMAP {k} views"] = summarise(colmap[k][0], colmap[k][1], len(truths))
             ok = colmap[k][2]

@@ -179,8 +179,11 @@ def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any
                    mean_position_error_m=round(float((truth[:, :3] - truth[:, :3].mean(0)).norm(dim=-1).median()), 4))
         if cfg.rotation:
             err = rotation_error_deg(rotation_from_6d(pred[:, 3:]), rotation_from_6d(truth[:, 3:]))
+            # the trivial baseline: no relative rotation (the identity) as a constant guess
+            still = rotation_error_deg(torch.eye(3).expand(len(truth), 3, 3), rotation_from_6d(truth[:, 3:]))
             out.update(rotation_error_deg_mean=round(float(err.mean()), 3),
-                       rotation_error_deg_median=round(float(err.median()), 3))
+                       rotation_error_deg_median=round(float(err.median()), 3),
+                       identity_rotation_error_deg_median=round(float(still.median()), 3))
     else:
         ious = iou_per_class(confusion)
         # the trivial baseline on the same pixels: every pixel the most frequent true class
