@@ -137,11 +137,28 @@ def readout(d: dict) -> str:
                 if "identity_rotation_error_deg_median" in epe else "")
              + (f" (the held-out mean position as a constant guess: median error {epe['mean_position_error_m']} m, "
                 "R² 0)" if "mean_position_error_m" in epe else "") + ".", "",
-             f"Segmentation head ({seg['steps']} steps): mIoU {seg['miou']}, pixel accuracy {seg['pixel_accuracy']} — "
+             f"Segmentation head ({seg['steps']} steps"
+             + (f", {'from the RGB decoder' if seg['config']['from_decoder'] else 'from random weights'}, class weights "
+                + (f"∝ frequency^-{seg['config']['balance']}" if seg['config']['balance'] else "none")
+                if "config" in seg else "") + f"): mIoU {seg['miou']}, pixel accuracy {seg['pixel_accuracy']} — "
              + ", ".join(f"{k} {v if v is not None else '–'}" for k, v in seg["iou"].items())
              + (f" (every pixel the most frequent class: mIoU {seg['majority_class_miou']}, pixel accuracy "
                 f"{seg['majority_class_pixel_accuracy']})" if "majority_class_miou" in seg else "") + "."]
     return "\n".join(rows)
+
+
+def segmentation_heads(d: dict) -> str:
+    """One row per way of starting and weighing the segmentation head (segmentation_heads.py)."""
+    rows = d["results"]
+    classes = list(rows[0]["iou"]) if rows else []
+    out = [f"{d['steps']} steps each on `{d['run']}`, {rows[0]['scenes'] if rows else 0} held-out scenes' right halves "
+           f"(every pixel the most frequent class: mIoU {rows[0]['majority_class_miou'] if rows else '–'}).", "",
+           "| start | class weights | mIoU | pixel accuracy | " + " | ".join(classes) + " |", "|---" * (4 + len(classes)) + "|"]
+    out += [f"| {'RGB decoder' if r['from_decoder'] else 'random'} | "
+            + (f"frequency^-{r['balance']}" if r["balance"] else "none")
+            + f" | {r['miou']:.3f} | {r['pixel_accuracy']:.3f} | "
+            + " | ".join(f"{r['iou'][c]:.3f}" if r["iou"][c] is not None else "–" for c in classes) + " |" for r in rows]
+    return "\n".join(out)
 
 
 def inference(d: dict) -> str:

@@ -24,6 +24,11 @@ CAMS = [f"rig/cam{i}/image_raw" for i in range(6)]
 STREET_CLASSES = CLASSES["street"]
 
 
+def frame_counts(text: str) -> dict[str, int]:
+    """A frames/<topic> diagnostic value as counts: 'received 3, bad 1, ...' → {'received': 3, 'bad': 1}."""
+    return {name: int(number) for name, number in (part.rsplit(" ", 1) for part in text.split(", "))}
+
+
 @pytest.fixture(scope="module")
 def live(street_model_dir, street_dir, tmp_path_factory):
     """The live check playing the street scenes the model was trained on."""
@@ -73,13 +78,14 @@ def test_transitions_in_the_wrong_state_answer_false_at_once(live):
 
 def test_bad_frames_are_counted_and_warned_about_without_stopping(live):
     # unsupported encoding, truncated data, 0×0, zero stamp
-    counts = live["frames_diagnostics"]["rig/cam1/image_raw"]
-    assert counts.endswith("bad 4, replaced before decoding 0, lost in transport 0"), live["frames_diagnostics"]
+    # (frames replaced by a newer one before the decoder took them depend on the CPU's load: not checked)
+    counts = frame_counts(live["frames_diagnostics"]["rig/cam1/image_raw"])
+    assert (counts["bad"], counts["lost in transport"]) == (4, 0), live["frames_diagnostics"]
     assert "rig/cam1/image_raw: frame skipped (image encoding 'yuv422' is not supported" in live["node_log"]
 
 
 def test_a_bag_loop_restarts_the_timeline_and_outputs_follow(live):
-    resets = sum(int(v.split("time resets ")[1].split(",")[0]) for v in live["frames_diagnostics"].values())
+    resets = sum(frame_counts(v)["time resets"] for v in live["frames_diagnostics"].values())
     assert resets >= 1, live["frames_diagnostics"]
     assert "timestamp jumped back more than stale_after (0.6 s" in live["node_log"]
     assert live["novel_after_time_jump"] >= 3  # 4 Hz for 2 s, stamped on the new timeline
@@ -87,15 +93,16 @@ def test_a_bag_loop_restarts_the_timeline_and_outputs_follow(live):
 
 def test_unstamped_and_empty_frames_are_rejected_and_warned_about(robustness):
     report, log = robustness
-    counts = report["values"]["frames/cam1/image_raw"]
-    assert counts.endswith("bad 2, replaced before decoding 0, lost in transport 0"), report["values"]
+    counts = frame_counts(report["values"]["frames/cam1/image_raw"])
+    assert (counts["bad"], counts["lost in transport"]) == (2, 0), report["values"]
     assert "cam1/image_raw: frame skipped (header stamp is zero: the driver does not stamp its images)" in log
     assert "cam1/image_raw: frame skipped (image is empty (0 pixels))" in log
 
 
 def test_late_frames_are_dropped_and_a_time_jump_restarts_the_buffers(robustness):
     report, log = robustness
-    assert "out of order 1, time resets 1," in report["values"]["frames/cam0/image_raw"], report["values"]
+    counts = frame_counts(report["values"]["frames/cam0/image_raw"])
+    assert (counts["out of order"], counts["time resets"]) == (1, 1), report["values"]
     assert "frame older than the newest dropped" in log and "timestamp jumped back more than stale_after" in log
     assert report["live_after_reset"] == ["cam0/image_raw", "cam1/image_raw"]  # both on the new timeline
 

@@ -127,6 +127,35 @@ def rust_run(dome_dir, tmp_path_factory):
     return train_tiny_rust(dome_dir, tmp_path_factory.mktemp("readout") / "run")
 
 
+def test_epe_rotation_targets_are_the_relative_rotation_and_predictions_scale_positions_only():
+    from rust_perception.training.heads import epe_predict, epe_targets, view_pairs
+
+    rng = np.random.default_rng(4)
+    cam2world = torch.eye(4).repeat(1, 3, 1, 1).double()
+    for v in range(3):
+        cam2world[0, v, :3, :3] = torch.from_numpy(euler2mat(*rng.uniform(-np.pi, np.pi, 3)))
+        cam2world[0, v, :3, 3] = torch.from_numpy(rng.normal(size=3))
+    truth = epe_targets(cam2world.float(), rotation=True)
+    assert truth.shape == (1, 6, 9)
+    for k, (i, j) in enumerate(zip(*view_pairs(3))):
+        r_i, r_j = cam2world[0, i, :3, :3], cam2world[0, j, :3, :3]
+        t = r_i.T @ (cam2world[0, j, :3, 3] - cam2world[0, i, :3, 3])
+        assert torch.allclose(truth[0, k, :3].double(), t, atol=1e-5)
+        assert torch.allclose(rotation_from_6d(truth[0, k, 3:]).double(), r_i.T @ r_j, atol=1e-5)
+    head = lambda slsr, a, b: torch.cat([a[..., :3], b[..., :6]], -1)  # noqa: E731
+    latents = torch.arange(24.0).view(1, 3, 8)
+    out = epe_predict(head, None, latents, position_std=2.5)
+    assert torch.equal(out[0, 0, :3], latents[0, 0, :3] * 2.5) and torch.equal(out[0, 0, 3:], latents[0, 1, :6])
+
+
+def test_street_epe_head_reports_rotation_beside_the_no_rotation_guess(street_model_dir):
+    metrics = json.loads((street_model_dir.parent / "run" / "heads" / "epe.json").read_text())
+    assert metrics["config"]["rotation"] is True and metrics["pairs"] > 0
+    assert 0 <= metrics["rotation_error_deg_median"] <= 180 and 0 <= metrics["rotation_error_deg_mean"] <= 180
+    # the rig's cameras are 60° apart: guessing no rotation is off by a multiple of 60° for most pairs
+    assert metrics["identity_rotation_error_deg_median"] >= 59, metrics
+
+
 @pytest.mark.parametrize("head", ["epe", "segmentation"])
 def test_head_training_leaves_the_base_model_bit_for_bit_unchanged(rust_run, head):
     checkpoint = list_checkpoints(rust_run / "checkpoints")[-1]
@@ -147,6 +176,32 @@ def test_head_training_leaves_the_base_model_bit_for_bit_unchanged(rust_run, hea
     after = torch.load(checkpoint, weights_only=True)["model"]
     assert checkpoint.read_bytes() == before_bytes and list_checkpoints(rust_run / "checkpoints")[-1] == checkpoint
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_segmentation_head_starts_from_the_decoder_and_weighs_rare_classes_up(rust_run):
+    from rust_perception.data.store import MultiViewDataset
+    from rust_perception.model.heads import HeadConfig, build_head
+    from rust_perception.training.heads import class_weights
+    from rust_perception.training.trainer import load_model
+
+    train_cfg, model, _ = load_model(rust_run)
+    train_set = MultiViewDataset(train_cfg.dataset, "train", train_cfg.model.num_inputs, train_cfg.num_targets)
+    classes = len(train_set.store.manifest["classes"])
+    cfg = HeadConfig(head="segmentation", num_classes=classes)  # the defaults: from the decoder, balance 0.5
+    head = build_head(train_cfg.model, cfg)
+    head.start_from(model.decoder)
+    decoder = model.decoder.state_dict()
+    for key, value in head.state_dict().items():  # everything but the class layer is the decoder's
+        assert torch.equal(value, decoder[key]) != key.startswith("rgb."), key
+    weights = class_weights(train_set, cfg)
+    labels = torch.cat([train_set[(i, 0)]["target_labels"].flatten() for i in range(len(train_set))])
+    counts = torch.bincount(labels, minlength=classes)
+    seen = counts > 0
+    assert torch.allclose(weights[seen].mean(), torch.tensor(1.0)) and (weights[~seen] == 0).all()
+    assert weights[counts.argmax()] == weights[seen].min() and weights[seen].max() > weights[seen].min()
+    assert class_weights(train_set, HeadConfig(head="segmentation", num_classes=classes, balance=0.0)) is None
+    epe = HeadConfig(head="epe", from_decoder=True, balance=0.5)  # segmentation's settings: recorded as off
+    assert (epe.from_decoder, epe.balance) == (False, 0.0) and class_weights(train_set, epe) is None
 
 
 def test_analyze_latent_writes_basis_figures_and_results(rust_run):
@@ -176,6 +231,8 @@ def test_readout_cli_errors_are_one_line(rust_run, dome_dir, tmp_path):
         ("analyze_latent.py", ["--run", str(untrained)], "has no usable checkpoint yet"),
         ("train_heads.py", ["--run", str(tmp_path / "none"), "--head", "epe"], "is not a training run"),
         ("train_heads.py", ["--run", str(rust_run), "--head", "depth"], "invalid choice: 'depth'"),
+        ("train_heads.py", ["--run", str(rust_run), "--head", "epe", "--balance", "0.5"], "apply to --head segmentation only"),
+        ("train_heads.py", ["--run", str(rust_run), "--head", "segmentation", "--balance", "2"], "must be in [0, 1]"),
         ("train_heads.py", ["--run", str(srt), "--head", "epe"], "must be a rust model, not srt"),
         ("train_heads.py", ["--run", str(srt), "--head", "segmentation", "--eval-only"], "has no segmentation head yet"),
         ("analyze_latent.py", ["--run", str(srt)], "latent poses exist only for rust runs"),

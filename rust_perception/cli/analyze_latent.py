@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     meanings = component_meanings(table, args.min_r)
     out = args.out or args.run / "latent"
     scatter = scatter_figure(coords, attributes, table, out / "scatter.png")
-    frames = traversal(model, next(held_out_batches(ds, 1)), pca)
+    shown = next(held_out_batches(ds, 4))  # the held-out scenes the figures render (traversal: the first)
+    frames = traversal(model, shown, pca)
     names = {m["component"]: a for a, m in meanings.items()}
     labels = [f"PC{k + 1}" + (f" ({names[k]})" if k in names else "") for k in range(frames.shape[0])]
     strip = traversal_figure(frames, labels, out / "traversal.png")
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = max(turns, key=turns.get, default=None)
     (out / "yaw_turn.png").unlink(missing_ok=True)  # never leave an earlier analysis's figure behind
     if reference is not None and turns[reference] >= TURN_MIN_R2:
-        turned = yaw_turn(model, next(held_out_batches(ds, 4)), latents, collected.relative[f"own_cos_yaw_{reference}"],
+        turned = yaw_turn(model, shown, latents, collected.relative[f"own_cos_yaw_{reference}"],
                           collected.relative[f"own_sin_yaw_{reference}"], scenes=4)
         figures.append(str(traversal_figure(turned, [f"scene {i + 1}" for i in range(len(turned))], out / "yaw_turn.png",
                                             columns=[f"{360 * j // turned.shape[1]}°" for j in range(turned.shape[1])])))

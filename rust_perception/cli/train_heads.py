@@ -23,6 +23,10 @@ def parser() -> ArgumentParser:
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--rays", type=int, default=512, help="segmentation: labelled pixels per target and step")
     p.add_argument("--layers", type=int, default=2, help="head transformer blocks")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="segmentation: start from random weights instead of the RGB decoder's")
+    p.add_argument("--balance", type=float,
+                   help="segmentation: weight classes by frequency^-BALANCE (default 0.5; 0 plain cross-entropy, 1 inverse)")
     p.add_argument("--eval-only", action="store_true", help="evaluate the saved head without training")
     return p
 
@@ -31,12 +35,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.steps < 1 or args.batch < 1 or args.rays < 1 or args.layers < 1:
         parser().error("--steps, --batch, --rays and --layers must be >= 1")
+    if args.head != "segmentation" and (args.from_scratch or args.balance is not None):
+        parser().error("--from-scratch and --balance apply to --head segmentation only")
+    from ..model.heads import HeadConfig
+
+    balance = HeadConfig.balance if args.balance is None else args.balance
+    if not 0.0 <= balance <= 1.0:
+        parser().error(f"--balance {args.balance} is not allowed (must be in [0, 1])")
     from ..training.heads import evaluate_head, train_head
 
     if args.eval_only:
         metrics = evaluate_head(args.run, args.head)
     else:
-        metrics = train_head(args.run, args.head, args.steps, args.batch, args.lr, args.rays, args.layers)
+        metrics = train_head(args.run, args.head, args.steps, args.batch, args.lr, args.rays, args.layers,
+                             from_decoder=not args.from_scratch, balance=balance)
     print(json.dumps(metrics))
     return 0
 

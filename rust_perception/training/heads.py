@@ -69,7 +69,19 @@ def epe_predict(head, slsr, latents, position_std: float) -> torch.Tensor:
     return torch.cat([out[..., :3] * position_std, out[..., 3:]], -1)
 
 
-def head_loss(head, cfg: HeadConfig, model: SceneModel, batch, position_std: float, rays: int, gen) -> torch.Tensor:
+def class_weights(train_set: MultiViewDataset, cfg: HeadConfig, scenes: int = 256) -> torch.Tensor | None:
+    """Cross-entropy weights ∝ (class frequency in training targets)^-balance, mean 1 over the
+    classes seen; rare object classes otherwise lose every uncertain pixel to ground or sky."""
+    if cfg.head != "segmentation" or not cfg.balance:
+        return None
+    labels = torch.cat([train_set[(i, 0)]["target_labels"].flatten() for i in range(min(scenes, len(train_set)))])
+    counts = torch.bincount(labels, minlength=cfg.num_classes).float()
+    weights = torch.where(counts > 0, counts.clamp(min=1) ** -cfg.balance, torch.zeros(()))
+    return weights / weights[counts > 0].mean()
+
+
+def head_loss(head, cfg: HeadConfig, model: SceneModel, batch, position_std: float, rays: int, gen,
+              weights: torch.Tensor | None = None) -> torch.Tensor:
     slsr, latents = frozen_features(model, batch["target_images"], batch["input_images"], cfg.head != "epe")
     if cfg.head == "epe":
         truth = epe_targets(batch["target_cam2world"], cfg.rotation)
@@ -81,13 +93,15 @@ def head_loss(head, cfg: HeadConfig, model: SceneModel, batch, position_std: flo
     uv = torch.stack([flat % w, flat // w], -1).float()
     labels = gather_pixels(batch["target_labels"][:, :, None].float(), uv)[..., 0].long()
     logits = head(head.latent_query(model.pixel_latents(latents, uv), uv), slsr)
-    return F.cross_entropy(logits.flatten(0, 2), labels.flatten())
+    return F.cross_entropy(logits.flatten(0, 2), labels.flatten(), weight=weights)
 
 
 def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 16, lr: float = 5e-4,
-               rays: int = 512, layers: int = 2, progress: bool = True) -> dict[str, Any]:
+               rays: int = 512, layers: int = 2, progress: bool = True,
+               from_decoder: bool = HeadConfig.from_decoder, balance: float = HeadConfig.balance) -> dict[str, Any]:
     """Train `head_name` on the frozen model of `run`; writes RUN/heads/<head>.pt and returns
-    its evaluation (also written to RUN/heads/<head>.json)."""
+    its evaluation (also written to RUN/heads/<head>.json). `from_decoder` and `balance`:
+    HeadConfig's segmentation options."""
     train_cfg, model, base_step = load_model(run)
     model.requires_grad_(False)
     train_set = MultiViewDataset(train_cfg.dataset, "train", train_cfg.model.num_inputs, train_cfg.num_targets,
@@ -98,11 +112,15 @@ def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 1
         raise UserError(f"dataset {train_set.store.root} has no {truth} (a recording); the {head_name} head "
                         "learns from them")
     cfg = HeadConfig(head=head_name, layers=layers, rotation=manifest["kind"] == "street",
-                     num_classes=len(manifest["classes"]) if head_name == "segmentation" else 0)
+                     num_classes=len(manifest["classes"]) if head_name == "segmentation" else 0,
+                     from_decoder=from_decoder, balance=balance)
     try:
         head = build_head(train_cfg.model, cfg)
     except ValueError as exc:
         raise UserError(f"{run}: {exc}") from None
+    if cfg.head == "segmentation" and cfg.from_decoder:
+        head.start_from(model.decoder)
+    weights = class_weights(train_set, cfg)
     position_std = 1.0
     if cfg.head == "epe":  # predict positions in units of their spread, so the loss is well scaled
         sample = torch.stack([train_set[(i, 0)]["target_cam2world"] for i in range(min(256, len(train_set)))])
@@ -114,7 +132,7 @@ def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 1
     bar = tqdm(loader, total=steps, desc=f"train {head_name} head", unit="step", disable=not progress, dynamic_ncols=True)
     head.train()
     for step, batch in enumerate(bar):
-        loss = head_loss(head, cfg, model, batch, position_std, rays, step_generator(train_cfg.seed + 17, step))
+        loss = head_loss(head, cfg, model, batch, position_std, rays, step_generator(train_cfg.seed + 17, step), weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
@@ -126,7 +144,8 @@ def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 1
     path = head_file(run, head_name)
     with atomic_write(path) as handle:
         torch.save({"format": 1, "config": asdict(cfg), "head": head.state_dict(), "position_std": position_std,
-                    "base_step": base_step, "steps": steps}, handle)
+                    "base_step": base_step, "steps": steps,
+                    "class_weights": None if weights is None else weights.tolist()}, handle)
     return evaluate_head(run, head_name)
 
 
@@ -155,7 +174,8 @@ def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any
     test = MultiViewDataset(train_cfg.dataset, "test", train_cfg.model.num_inputs, train_cfg.num_targets,
                             seed=train_cfg.seed + 1)
     classes = test.store.manifest["classes"]
-    out: dict[str, Any] = {"run": str(run), "head": head_name, "steps": state["steps"], "scenes": min(scenes, len(test))}
+    out: dict[str, Any] = {"run": str(run), "head": head_name, "steps": state["steps"], "config": asdict(cfg),
+                           "scenes": min(scenes, len(test))}
     preds, truths, confusion = [], [], torch.zeros(len(classes), len(classes), dtype=torch.long)
     first = None
     for batch in held_out_batches(test, scenes):
