@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Results  # noqa: E402
 
+from rust_perception.model.heads import HeadConfig  # noqa: E402
 from rust_perception.training.heads import HEADS_DIR, train_head  # noqa: E402
 from rust_perception.training.trainer import CONFIG_FILE  # noqa: E402
 
@@ -29,7 +30,7 @@ VARIANTS = {  # name: (from_decoder, balance)
     "scratch": (False, 0.0),
     "from_decoder": (True, 0.0),
     "balanced": (False, 0.5),
-    "from_decoder_balanced": (True, 0.5),  # the default (HeadConfig)
+    "from_decoder_balanced": (True, 0.5),
 }
 
 
@@ -51,7 +52,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "segmentation_heads")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
-    results = Results("segmentation_heads.json", run=str(args.run), steps=args.steps)
+    results = Results("segmentation_heads.json", run=str(args.run), steps=args.steps,
+                      default={"from_decoder": HeadConfig.from_decoder, "balance": HeadConfig.balance})
     for name in args.variants:
         from_decoder, balance = VARIANTS[name]
         run = variant_dir(args.work, args.run, name)

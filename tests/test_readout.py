@@ -192,7 +192,8 @@ def test_segmentation_head_starts_from_the_decoder_and_weighs_rare_classes_up(ru
     head.start_from(model.decoder)
     decoder = model.decoder.state_dict()
     for key, value in head.state_dict().items():  # everything but the class layer is the decoder's
-        assert torch.equal(value, decoder[key]) != key.startswith("rgb."), key
+        assert key.startswith("rgb.") or torch.equal(value, decoder[key]), key
+    assert head.rgb.weight.shape[0] == classes
     weights = class_weights(train_set, cfg)
     labels = torch.cat([train_set[(i, 0)]["target_labels"].flatten() for i in range(len(train_set))])
     counts = torch.bincount(labels, minlength=classes)
@@ -231,7 +232,10 @@ def test_readout_cli_errors_are_one_line(rust_run, dome_dir, tmp_path):
         ("analyze_latent.py", ["--run", str(untrained)], "has no usable checkpoint yet"),
         ("train_heads.py", ["--run", str(tmp_path / "none"), "--head", "epe"], "is not a training run"),
         ("train_heads.py", ["--run", str(rust_run), "--head", "depth"], "invalid choice: 'depth'"),
-        ("train_heads.py", ["--run", str(rust_run), "--head", "epe", "--balance", "0.5"], "apply to --head segmentation only"),
+        ("train_heads.py", ["--run", str(rust_run), "--head", "epe", "--balance", "0.5"], "apply to training a --head segmentation"),
+        ("train_heads.py", ["--run", str(rust_run), "--head", "segmentation", "--eval-only", "--from-scratch"],
+         "apply to training a --head segmentation"),
+        ("train_heads.py", ["--run", str(rust_run), "--head", "segmentation", "--layers", "3"], "or start --from-scratch"),
         ("train_heads.py", ["--run", str(rust_run), "--head", "segmentation", "--balance", "2"], "must be in [0, 1]"),
         ("train_heads.py", ["--run", str(srt), "--head", "epe"], "must be a rust model, not srt"),
         ("train_heads.py", ["--run", str(srt), "--head", "segmentation", "--eval-only"], "has no segmentation head yet"),

@@ -22,7 +22,8 @@ def parser() -> ArgumentParser:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--rays", type=int, default=512, help="segmentation: labelled pixels per target and step")
-    p.add_argument("--layers", type=int, default=2, help="head transformer blocks")
+    p.add_argument("--layers", type=int, help="head transformer blocks (default 2; a segmentation head started "
+                   "from the decoder has the decoder's)")
     p.add_argument("--from-scratch", action="store_true",
                    help="segmentation: start from random weights instead of the RGB decoder's")
     p.add_argument("--balance", type=float,
@@ -33,15 +34,13 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.steps < 1 or args.batch < 1 or args.rays < 1 or args.layers < 1:
+    if args.steps < 1 or args.batch < 1 or args.rays < 1 or (args.layers is not None and args.layers < 1):
         parser().error("--steps, --batch, --rays and --layers must be >= 1")
-    if args.head != "segmentation" and (args.from_scratch or args.balance is not None):
-        parser().error("--from-scratch and --balance apply to --head segmentation only")
+    if (args.from_scratch or args.balance is not None) and (args.head != "segmentation" or args.eval_only):
+        parser().error("--from-scratch and --balance apply to training a --head segmentation only")
     from ..model.heads import HeadConfig
 
-    balance = HeadConfig.balance if args.balance is None else args.balance
-    if not 0.0 <= balance <= 1.0:
-        parser().error(f"--balance {args.balance} is not allowed (must be in [0, 1])")
+    balance = HeadConfig.balance if args.balance is None else args.balance  # HeadConfig checks its range
     from ..training.heads import evaluate_head, train_head
 
     if args.eval_only:

@@ -30,7 +30,7 @@ class HeadConfig:
     layers: int = 2  # cross-attention blocks (EPE) / decoder blocks (segmentation)
     rotation: bool = True  # EPE: also predict the relative rotation
     num_classes: int = 0  # segmentation: taken from the dataset manifest
-    # segmentation only (docs/results.md measures both on the dome model: +0.04 and +0.02 mIoU):
+    # segmentation only (docs/results.md: on the dome model each adds ~0.04 mIoU alone, ~0.02 on top of the other):
     from_decoder: bool = True  # start from the RGB decoder's weights (all but its output layer)
     balance: float = 0.5  # class weights ∝ frequency^-balance (0: plain cross-entropy)
 
@@ -68,7 +68,7 @@ class SegmentationHead(Decoder):
         super().__init__(replace(model_cfg, decoder_layers=cfg.layers), out_channels=cfg.num_classes, rgb=False)
 
     def start_from(self, decoder: Decoder) -> None:
-        """Copy the RGB decoder's query MLP, blocks and norm (its first `layers` blocks): they
+        """Copy the RGB decoder's query MLP, blocks and norm (the head has as many blocks): they
         already know where the scene's surfaces are; only the class layer starts afresh."""
         own = self.state_dict()
         own.update({k: v for k, v in decoder.state_dict().items() if k in own and not k.startswith("rgb.")})

@@ -97,7 +97,7 @@ def head_loss(head, cfg: HeadConfig, model: SceneModel, batch, position_std: flo
 
 
 def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 16, lr: float = 5e-4,
-               rays: int = 512, layers: int = 2, progress: bool = True,
+               rays: int = 512, layers: int | None = None, progress: bool = True,
                from_decoder: bool = HeadConfig.from_decoder, balance: float = HeadConfig.balance) -> dict[str, Any]:
     """Train `head_name` on the frozen model of `run`; writes RUN/heads/<head>.pt and returns
     its evaluation (also written to RUN/heads/<head>.json). `from_decoder` and `balance`:
@@ -111,6 +111,9 @@ def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 1
     if not train_set.store.has(truth):
         raise UserError(f"dataset {train_set.store.root} has no {truth} (a recording); the {head_name} head "
                         "learns from them")
+    from_decoder = from_decoder and head_name == "segmentation"
+    if layers is None:  # a head started from the decoder has its blocks; others HeadConfig's default
+        layers = train_cfg.model.decoder_layers if from_decoder else HeadConfig.layers
     cfg = HeadConfig(head=head_name, layers=layers, rotation=manifest["kind"] == "street",
                      num_classes=len(manifest["classes"]) if head_name == "segmentation" else 0,
                      from_decoder=from_decoder, balance=balance)
@@ -118,7 +121,10 @@ def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 1
         head = build_head(train_cfg.model, cfg)
     except ValueError as exc:
         raise UserError(f"{run}: {exc}") from None
-    if cfg.head == "segmentation" and cfg.from_decoder:
+    if cfg.from_decoder:
+        if layers != train_cfg.model.decoder_layers:
+            raise UserError(f"a segmentation head started from the RGB decoder has its {train_cfg.model.decoder_layers} "
+                            f"blocks, not {layers}: leave --layers out, or start --from-scratch")
         head.start_from(model.decoder)
     weights = class_weights(train_set, cfg)
     position_std = 1.0
@@ -155,7 +161,8 @@ def load_head(run: Path, head_name: str, model_cfg) -> tuple[HeadConfig, torch.n
         raise UserError(f"{run} has no {head_name} head yet (train it: train_heads --run {run} --head {head_name})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        cfg = from_dict(HeadConfig, state["config"])
+        # heads saved before these settings existed started from random weights, unweighted
+        cfg = from_dict(HeadConfig, {"from_decoder": False, "balance": 0.0, **state["config"]})
         head = build_head(model_cfg, cfg)
         head.load_state_dict(state["head"])
     except UserError:
