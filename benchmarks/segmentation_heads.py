@@ -6,7 +6,7 @@ decoder's; plain cross-entropy or class weights ∝ frequency^-0.5), the same st
 and scores each on the same held-out right halves beside the majority-class baseline. Each
 variant works in its own directory (the run's config and a link to its checkpoints), so the
 run's own head is never touched; a variant whose head already scored at this step count is
-read back, so a cut-short comparison resumes. Usage:
+read back (same model step, head steps and settings), so a cut-short comparison resumes. Usage:
     python benchmarks/segmentation_heads.py --run runs/table1/dome_learn_panorama/dome_rust [--steps 1000] [--variants …]
 """
 
@@ -23,7 +23,7 @@ from common import Results  # noqa: E402
 
 from rust_perception.model.heads import HeadConfig  # noqa: E402
 from rust_perception.training.heads import HEADS_DIR, train_head  # noqa: E402
-from rust_perception.training.trainer import CONFIG_FILE  # noqa: E402
+from rust_perception.training.trainer import CONFIG_FILE, load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {  # name: (from_decoder, balance)
@@ -54,13 +54,14 @@ def main() -> int:
     args = parser.parse_args()
     results = Results("segmentation_heads.json", run=str(args.run), steps=args.steps,
                       default={"from_decoder": HeadConfig.from_decoder, "balance": HeadConfig.balance})
+    base_step = load_model(args.run)[2]
     for name in args.variants:
         from_decoder, balance = VARIANTS[name]
         run = variant_dir(args.work, args.run, name)
         scored = run / HEADS_DIR / "segmentation.json"
         metrics = json.loads(scored.read_text()) if scored.is_file() else None
         wanted = {"from_decoder": from_decoder, "balance": balance}
-        if not (metrics and metrics["steps"] == args.steps
+        if not (metrics and metrics.get("base_step") == base_step and metrics["steps"] == args.steps
                 and all(metrics["config"].get(k) == v for k, v in wanted.items())):
             print(f"training the {name} segmentation head ({args.steps} steps)", flush=True)
             metrics = train_head(run, "segmentation", steps=args.steps, **wanted)

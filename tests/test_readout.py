@@ -2,6 +2,7 @@
 EPE and segmentation heads on a frozen model, and their command-line errors."""
 
 import json
+import math
 import shutil
 
 import numpy as np
@@ -151,7 +152,7 @@ def test_epe_rotation_targets_are_the_relative_rotation_and_predictions_scale_po
 def test_street_epe_head_reports_rotation_beside_the_no_rotation_guess(street_model_dir):
     metrics = json.loads((street_model_dir.parent / "run" / "heads" / "epe.json").read_text())
     assert metrics["config"]["rotation"] is True and metrics["pairs"] > 0
-    assert 0 <= metrics["rotation_error_deg_median"] <= 180 and 0 <= metrics["rotation_error_deg_mean"] <= 180
+    assert math.isfinite(metrics["rotation_error_deg_median"]) and math.isfinite(metrics["rotation_error_deg_mean"])
     # the rig's cameras are 60° apart: guessing no rotation is off by a multiple of 60° for most pairs
     assert metrics["identity_rotation_error_deg_median"] >= 59, metrics
 
@@ -165,6 +166,7 @@ def test_head_training_leaves_the_base_model_bit_for_bit_unchanged(rust_run, hea
                      "--rays", "64")
     assert result.returncode == 0, result.stderr
     metrics = json.loads((rust_run / "heads" / f"{head}.json").read_text())
+    assert metrics["base_step"] == 4  # the frozen model's step, so a stale head is recognised
     if head == "epe":
         assert metrics["pairs"] == 2 * 6 and metrics["position_mse"] > 0 and "position_r2" in metrics
         assert metrics["mean_position_error_m"] > 0  # the constant-guess baseline beside it

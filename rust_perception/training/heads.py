@@ -114,6 +114,9 @@ def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 1
     from_decoder = from_decoder and head_name == "segmentation"
     if layers is None:  # a head started from the decoder has its blocks; others HeadConfig's default
         layers = train_cfg.model.decoder_layers if from_decoder else HeadConfig.layers
+    if from_decoder and layers != train_cfg.model.decoder_layers:
+        raise UserError(f"a segmentation head started from the RGB decoder has its {train_cfg.model.decoder_layers} "
+                        f"blocks, not {layers}: leave --layers out, or start --from-scratch")
     cfg = HeadConfig(head=head_name, layers=layers, rotation=manifest["kind"] == "street",
                      num_classes=len(manifest["classes"]) if head_name == "segmentation" else 0,
                      from_decoder=from_decoder, balance=balance)
@@ -122,9 +125,6 @@ def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 1
     except ValueError as exc:
         raise UserError(f"{run}: {exc}") from None
     if cfg.from_decoder:
-        if layers != train_cfg.model.decoder_layers:
-            raise UserError(f"a segmentation head started from the RGB decoder has its {train_cfg.model.decoder_layers} "
-                            f"blocks, not {layers}: leave --layers out, or start --from-scratch")
         head.start_from(model.decoder)
     weights = class_weights(train_set, cfg)
     position_std = 1.0
@@ -181,7 +181,8 @@ def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any
     test = MultiViewDataset(train_cfg.dataset, "test", train_cfg.model.num_inputs, train_cfg.num_targets,
                             seed=train_cfg.seed + 1)
     classes = test.store.manifest["classes"]
-    out: dict[str, Any] = {"run": str(run), "head": head_name, "steps": state["steps"], "config": asdict(cfg),
+    out: dict[str, Any] = {"run": str(run), "head": head_name, "base_step": state["base_step"],
+                           "steps": state["steps"], "config": asdict(cfg),
                            "scenes": min(scenes, len(test))}
     preds, truths, confusion = [], [], torch.zeros(len(classes), len(classes), dtype=torch.long)
     first = None
