@@ -5,7 +5,7 @@ and rotation on rig data), the segmentation head (mIoU, overlay figure). Steps w
 already exist in the run are reused, so a cut-short run resumes.
 
 Usage: python benchmarks/readout.py --run runs/table1/dome_learn_panorama/dome_rust --name dome [--head-steps 600]
-       [--data DATASET_WITH_500_TEST_SCENES]
+       [--data DATASET_WITH_500_TEST_SCENES] [--latent-only]
 """
 
 from __future__ import annotations
@@ -36,17 +36,28 @@ def main() -> int:
     parser.add_argument("--data", type=Path, help="dataset whose test split the latent analysis uses (default: the run's; "
                         "the same generator settings with a larger test split give more distinct held-out scenes)")
     parser.add_argument("--head-steps", type=int, default=600)
+    parser.add_argument("--latent-only", action="store_true",
+                        help="rerun the latent analysis only and keep the heads' results of the existing readout_<name>.json")
     args = parser.parse_args()
     run = args.run
     data = ["--data", str(args.data)] if args.data else []
     step(["analyze_latent.py", "--run", str(run), "--samples", str(args.samples), *data], run / "latent" / "results.json")
-    for head in ("epe", "segmentation"):
-        step(["train_heads.py", "--run", str(run), "--head", head, "--steps", str(args.head_steps)],
-             run / "heads" / f"{head}.json")
     latent = json.loads((run / "latent" / "results.json").read_text())
-    heads = {h: json.loads((run / "heads" / f"{h}.json").read_text()) for h in ("epe", "segmentation")}
-    figures = {"scatter": run / "latent" / "scatter.png", "traversal": run / "latent" / "traversal.png",
-               "segmentation": run / "heads" / "segmentation.png"}
+    figures = {"scatter": run / "latent" / "scatter.png", "traversal": run / "latent" / "traversal.png"}
+    if args.latent_only:
+        previous = RESULTS / f"readout_{args.name}.json"
+        old = json.loads(previous.read_text()) if previous.is_file() else {}
+        if old.get("run") != str(run) or old.get("latent", {}).get("step") != latent["step"]:
+            parser.error(f"--latent-only keeps the heads of {previous.name}, which must hold this run at step {latent['step']}")
+        heads = {h: old[h] for h in ("epe", "segmentation")}
+        kept = {"heads_machine": old.get("heads_machine", old.get("machine"))}  # where the kept heads were measured
+    else:
+        kept = {}
+        for head in ("epe", "segmentation"):
+            step(["train_heads.py", "--run", str(run), "--head", head, "--steps", str(args.head_steps)],
+                 run / "heads" / f"{head}.json")
+        heads = {h: json.loads((run / "heads" / f"{h}.json").read_text()) for h in ("epe", "segmentation")}
+        figures["segmentation"] = run / "heads" / "segmentation.png"
     if latent.get("yaw_turn_reference"):  # only where one latent holds its own yaw (analyze_latent)
         figures["yaw_turn"] = run / "latent" / "yaw_turn.png"
     copied = {}
@@ -56,7 +67,8 @@ def main() -> int:
         copied[key] = target.name
     Results(f"readout_{args.name}.json", run=str(run), latent={k: v for k, v in latent.items() if k != "figures"},
             epe=heads["epe"], segmentation={k: v for k, v in heads["segmentation"].items() if k != "figure"},
-            figures=copied).save()
+            figures={**({"segmentation": f"readout_{args.name}_segmentation.png"} if args.latent_only else {}),
+                     **copied}, **kept).save()
     print(f"wrote {RESULTS / f'readout_{args.name}.json'}")
     return 0
 

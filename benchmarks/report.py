@@ -55,7 +55,7 @@ def table1(d: dict) -> str:
     b = d["budget"]
     out = [f"`{b['config']}` ({b['steps']} steps; ablations {b['ablation_steps']}), data "
            + ", ".join(f"`{v}`" for v in b["data"].values()) + f"; {d['protocol']}."]
-    for group in d.get("groups", ("dome", "ablation", "street", "textured")):  # table1.GROUPS
+    for group in d.get("groups", ("dome", "textured", "ablation", "street")):  # table1.GROUPS
         rows = d.get(group) or {}
         if not rows:
             continue
@@ -119,7 +119,10 @@ def readout(d: dict) -> str:
             f"variance of PC1–3: {', '.join(f'{v:.2f}' for v in lat['explained_variance'][:3])}.", "",
             "| attribute | " + " | ".join(f"r with PC{k + 1}" for k in range(4)) + " |", "|---" * 5 + "|"]
     rows += [f"| {name} | " + " | ".join(f"{r:+.2f}" for r in rs[:4]) + " |" for name, rs in lat["pearson_r"].items()]
-    rows += ["", f"Component meanings (|r| ≥ 0.5): {lat['meanings'] or 'none'}."]
+    rows += ["", f"Component meanings (|r| ≥ 0.5): {lat['meanings'] or 'none'}."
+             + (f" A component holding each target's own height exactly would reach r {lat['own_height_r']:.2f} against "
+                "the relative height (the first input camera's height varies as much): the most a code not relative to "
+                "the first input view can score." if "own_height_r" in lat else "")]
     if probes := lat.get("linear_probe_r2"):
         rows += ["", f"Probes fitted on {lat['probe_samples']} training (scene, view-set) samples, R² on the held-out "
                  "latents (0 = the mean as a constant guess). Relative: the target in the first input camera's frame; "

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..data.store import MultiViewDataset
     from ..errors import UserError
     from ..io import write_json
-    from ..latent_space import component_meanings, correlation_table, fit_pca
+    from ..latent_space import component_meanings, correlation_table, fit_pca, pearson
     from ..training.latent_analysis import (LATENT_FILE, collect_latents, probe_relative_pose, scatter_figure,
                                             traversal, traversal_figure, yaw_turn)
     from ..training.steps import held_out_batches
@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"run": str(args.run), "step": step, "kind": kind, "samples": args.samples, "latents": len(latents),
                "scenes": len(ds), "explained_variance": [round(float(v), 4) for v in pca.explained],
                "pearson_r": {k: [round(r, 4) for r in v] for k, v in table.items()},
+               # the r a component holding the target's own height exactly (a code not relative to the
+               # first input view) would reach against the relative height: the first view's height varies too
+               **({"own_height_r": round(pearson(collected.relative["own_height"], attributes["height"]), 4)}
+                  if "height" in attributes else {}),
                "linear_probe_r2": {k: round(v, 4) for k, v in probe.get("linear", {}).items()},
                "neighbour_probe_r2": {k: round(v, 4) for k, v in probe.get("neighbours", {}).items()},
                "pair_probe_r2": {k: round(v, 4) for k, v in probe.get("pair", {}).items()},
