@@ -37,18 +37,25 @@ def main() -> int:
                         "the same generator settings with a larger test split give more distinct held-out scenes)")
     parser.add_argument("--head-steps", type=int, default=600)
     parser.add_argument("--latent-only", action="store_true",
-                        help="rerun the latent analysis only and keep the heads' results of the existing readout_<name>.json")
+                        help="rerun the latent analysis (even where the run holds one) and keep the heads' results of "
+                        "the existing readout_<name>.json, which must be of this run at the same step (--head-steps "
+                        "is not used)")
     args = parser.parse_args()
     run = args.run
     data = ["--data", str(args.data)] if args.data else []
+    previous = RESULTS / f"readout_{args.name}.json"
+    old = json.loads(previous.read_text()) if args.latent_only and previous.is_file() else {}
+    if args.latent_only:
+        if old.get("run") != str(run):
+            parser.error(f"--latent-only keeps the heads of {previous.name}, which must hold the run {run}")
+        (run / "latent" / "results.json").unlink(missing_ok=True)  # measure it here, now
     step(["analyze_latent.py", "--run", str(run), "--samples", str(args.samples), *data], run / "latent" / "results.json")
     latent = json.loads((run / "latent" / "results.json").read_text())
     figures = {"scatter": run / "latent" / "scatter.png", "traversal": run / "latent" / "traversal.png"}
     if args.latent_only:
-        previous = RESULTS / f"readout_{args.name}.json"
-        old = json.loads(previous.read_text()) if previous.is_file() else {}
-        if old.get("run") != str(run) or old.get("latent", {}).get("step") != latent["step"]:
-            parser.error(f"--latent-only keeps the heads of {previous.name}, which must hold this run at step {latent['step']}")
+        head_step = old["epe"].get("base_step", old["latent"]["step"])  # heads record their model's step since 3816f87
+        if head_step != latent["step"]:
+            parser.error(f"the heads of {previous.name} read the model at step {head_step}, the run is now at {latent['step']}")
         heads = {h: old[h] for h in ("epe", "segmentation")}
         kept = {"heads_machine": old.get("heads_machine", old.get("machine"))}  # where the kept heads were measured
     else:
@@ -67,8 +74,8 @@ def main() -> int:
         copied[key] = target.name
     Results(f"readout_{args.name}.json", run=str(run), latent={k: v for k, v in latent.items() if k != "figures"},
             epe=heads["epe"], segmentation={k: v for k, v in heads["segmentation"].items() if k != "figure"},
-            figures={**({"segmentation": f"readout_{args.name}_segmentation.png"} if args.latent_only else {}),
-                     **copied}, **kept).save()
+            figures={**({"segmentation": old["figures"]["segmentation"]} if args.latent_only else {}), **copied},
+            **kept).save()
     print(f"wrote {RESULTS / f'readout_{args.name}.json'}")
     return 0
 

@@ -25,7 +25,7 @@ benchmarks/results/table1_runs/<data>/<row>/ (committed, overwritten in place), 
 continues the budget. Results are written every minute. With the learning benchmark's config
 and dome data (--dome-data config/data_dome_learn.yaml) the dome RUST and SRT-perfect rows start
 from its committed runs (benchmarks/results/learning_runs/), which are those models. Usage:
-    python benchmarks/table1.py [--groups dome ablation street textured] [--jobs 2] [--threads N] [--collect]
+    python benchmarks/table1.py [--groups dome textured ablation street] [--jobs 2] [--threads N] [--collect]
 `--collect` trains nothing: it records what the runs have logged and draws the figures of
 finished groups.
 """

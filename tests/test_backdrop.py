@@ -1,17 +1,19 @@
 """The dome backdrop switch (SyntheticConfig.backdrop): "plain" draws exactly what it drew before
-the switch existed; "panorama" makes sky and ground depend on viewing azimuth, as MultiShapeNet's
-environment maps do, without touching the scene's main random stream; street refuses it."""
+the switch existed; "panorama" and "waves" make sky and ground depend on viewing azimuth, as
+MultiShapeNet's environment maps do, without touching the scene's main random stream; street
+refuses them."""
 
 import json
 
 import numpy as np
 import pytest
+import torch
 
 from rust_perception.config import load_config, to_dict
 from rust_perception.data.generate import generate_dataset
-from rust_perception.data.raycast import SOLID, SPHERE, Environment, Primitives, Renderer, render_views
+from rust_perception.data.raycast import SOLID, SPHERE, Environment, Primitives, Renderer, _ground_waves, render_views
 from rust_perception.data.synthetic import BACKDROP_STREAM, SyntheticConfig, class_id, generate_scene, \
-    panorama_backdrop, scene_azimuths, scene_rng
+    panorama_backdrop, scene_azimuths, scene_rng, waves_backdrop
 from rust_perception.errors import ConfigError
 from rust_perception.geometry import intrinsics_from_fov, look_at
 from rust_perception.latent_space import own_pose
@@ -20,6 +22,7 @@ from conftest import ROOT
 
 LEARN = load_config(SyntheticConfig, ROOT / "config" / "data_dome_learn.yaml")
 PANORAMA = load_config(SyntheticConfig, ROOT / "config" / "data_dome_learn_panorama.yaml")
+WAVES = load_config(SyntheticConfig, ROOT / "config" / "data_dome_learn_waves.yaml")
 
 # Scenes of config/data_dome_learn.yaml as generated before the switch existed (data/dome_learn and
 # the committed learning runs were made from these): families, view 0's and view 9's camera
@@ -54,18 +57,41 @@ def test_plain_spelled_out_is_the_default_and_old_manifests_still_match(tmp_path
     generate_dataset(SyntheticConfig(**{**cfg.__dict__, "backdrop": "plain"}), out, workers=1, progress=False)
 
 
-def test_panorama_only_repaints_the_backdrop():
+@pytest.mark.parametrize("backdrop", ["panorama", "waves"])
+def test_backdrop_only_repaints_the_backdrop(backdrop):
     """Same objects, cameras, labels and depth as plain (its randomness is a separate stream, and
     the backdrop stays sky/ground); object pixels identical, backdrop pixels differ."""
-    assert PANORAMA.backdrop == "panorama"
-    plain, pano = generate_scene(LEARN, "train", 5), generate_scene(PANORAMA, "train", 5)
+    cfg = {"panorama": PANORAMA, "waves": WAVES}[backdrop]
+    assert cfg.backdrop == backdrop
+    plain, painted = generate_scene(LEARN, "train", 5), generate_scene(cfg, "train", 5)
     for key in ("cam2world", "labels", "depth", "families"):
-        np.testing.assert_array_equal(plain[key], pano[key])
+        np.testing.assert_array_equal(plain[key], painted[key])
     objects = plain["labels"] >= class_id("dome", "box")
-    np.testing.assert_array_equal(plain["rgb"][objects], pano["rgb"][objects])
-    diff = np.abs(plain["rgb"].astype(int) - pano["rgb"].astype(int)).max(-1)
+    np.testing.assert_array_equal(plain["rgb"][objects], painted["rgb"][objects])
+    diff = np.abs(plain["rgb"].astype(int) - painted["rgb"].astype(int)).max(-1)
     assert (diff[~objects] > 4).mean() > 0.5
-    assert generate_scene(PANORAMA, "train", 6)["rgb"].tobytes() != pano["rgb"].tobytes()
+    assert generate_scene(cfg, "train", 6)["rgb"].tobytes() != painted["rgb"].tobytes()
+
+
+def test_waves_fade_out_and_favour_no_direction():
+    """The ground waves' contrast fades with distance from the centre (1 / (1 + r²/R²)), and over
+    many scenes no world direction is lighter than another — unlike the panorama, whose ground is
+    lighter along its axis in every scene."""
+    scenes = [waves_backdrop(scene_rng(0, "train", i, BACKDROP_STREAM), 1.0) for i in range(400)]
+    radius = scenes[0]["ground_wave_radius"]
+    # ground points along 8 world directions at half the fade radius, and far out
+    az = np.arange(8) * np.pi / 4
+    ring = lambda r: torch.tensor(np.c_[r * np.cos(az), r * np.sin(az), np.zeros(8)], dtype=torch.float32)  # noqa: E731
+    near, far = [], []
+    for fields in scenes:
+        env = Environment(**{**_plain_env().__dict__, **fields})
+        near.append(_ground_waves(ring(radius / 2), env).numpy())
+        far.append(_ground_waves(ring(30 * radius), env).numpy())
+    near, far = np.array(near), np.array(far)  # (scenes, directions, RGB)
+    assert np.abs(far - 1).max() < 0.5 / 900 * 1.01  # contrast ≤ Σ|tint| ≤ 0.48, faded by 1 / (1 + 900)
+    assert near.std(0).min() > 0.05  # near the scene the waves show
+    # the mean factor in every direction is 1 within sampling error (no side lighter across scenes)
+    assert np.abs(near.mean(0) - 1).max() < 4 * near.std(0).max() / np.sqrt(len(scenes))
 
 
 def _views(env: Environment, azimuths_deg, elevation_deg=12.0, distance=4.0, size=32):
@@ -89,9 +115,10 @@ def _plain_env():
                        sky_zenith=np.array([0.35, 0.55, 0.85]))
 
 
-def test_panorama_background_depends_on_azimuth():
+@pytest.mark.parametrize("backdrop", [panorama_backdrop, waves_backdrop], ids=["panorama", "waves"])
+def test_backdrop_depends_on_azimuth(backdrop):
     plain = _plain_env()
-    pano = Environment(**{**plain.__dict__, **panorama_backdrop(scene_rng(0, "train", 0, BACKDROP_STREAM), 0.3)})
+    pano = Environment(**{**plain.__dict__, **backdrop(scene_rng(0, "train", 0, BACKDROP_STREAM), 0.3)})
     rgb, labels, _ = _views(plain, [0.0, 120.0])
     assert (labels == 0).any(axis=(1, 2)).all() and (labels == 1).any(axis=(1, 2)).all(), "views see sky and ground"
     np.testing.assert_array_equal(rgb[0], rgb[1])  # the control: a plain backdrop is the same all round
@@ -106,9 +133,10 @@ def test_panorama_background_depends_on_azimuth():
     assert np.abs(cols[0] - cols[1]).max() > 3, "ground colour varies across the view"
 
 
-def test_panorama_is_refused_where_it_does_not_apply():
-    with pytest.raises(ConfigError, match="backdrop='panorama' is not allowed for street"):
-        SyntheticConfig(kind="street", backdrop="panorama")
+def test_backdrops_are_refused_where_they_do_not_apply():
+    for backdrop in ("panorama", "waves"):
+        with pytest.raises(ConfigError, match=f"backdrop='{backdrop}' is not allowed for street"):
+            SyntheticConfig(kind="street", backdrop=backdrop)
     SyntheticConfig(kind="street", backdrop="plain")
     with pytest.raises(ConfigError, match="backdrop='hdri' is not allowed"):
         SyntheticConfig(backdrop="hdri")
@@ -118,6 +146,7 @@ def test_scene_azimuths_are_the_references_the_scene_shows():
     """The sun's azimuth is the one that lights the scene; the panorama's is the side where its
     ground is lighter; own_pose turns them into each view's yaw relative to them."""
     assert set(scene_azimuths(LEARN, "test", 3)) == {"sun"}
+    assert set(scene_azimuths(WAVES, "test", 3)) == {"sun"}  # its ground shows no side of the scene
     assert scene_azimuths(SyntheticConfig(kind="street"), "test", 3) == {}
     refs = scene_azimuths(PANORAMA, "test", 3)
     assert set(refs) == {"sun", "ground_tint"} and refs["sun"] == scene_azimuths(LEARN, "test", 3)["sun"]

@@ -214,7 +214,8 @@ def test_analyze_latent_writes_basis_figures_and_results(rust_run):
     assert len(basis["pca"]["components"]) == 8 and basis["kind"] == "dome"
     results = json.loads((rust_run / "latent" / "results.json").read_text())
     assert results["latents"] == 18 and set(results["pearson_r"]) == {"height", "distance", "yaw"}
-    assert 0.0 < results["own_height_r"] <= 1.0  # own height and height relative to the first view co-vary
+    # own and relative height co-vary, short of identity: the first view's height varies too
+    assert 0.2 < results["own_height_r"] < 0.99
     relative = {"x", "y", "z", "cos_yaw", "sin_yaw"}
     own = {"own_height", "own_pitch", "own_cos_yaw_sun", "own_sin_yaw_sun"}  # a plain synthetic dome: the sun
     for probe in (results["linear_probe_r2"], results["neighbour_probe_r2"]):

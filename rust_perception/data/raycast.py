@@ -63,15 +63,21 @@ class Environment:
     ambient: float = 0.35
     far: float = 200.0  # ground hits beyond this are treated as sky (keeps depth finite)
     street: dict = field(default_factory=dict)  # road_half_width, marking_label, terrain_label
-    # Azimuth-dependent backdrop, as an environment map gives (synthetic.py, backdrop="panorama").
+    # Azimuth-dependent backdrop, as an environment map gives (synthetic.py BACKDROPS).
     # None (the default) leaves the sky a function of elevation only and the ground uniform.
     # Sky: + Σ_h a_h·cos(h·az) + b_h·sin(h·az) (RGB, h = 1..H), fading with height above the horizon
-    # as exp(-dir_z / sky_band). Ground: albedo × (1 + tint · tanh(⟨xy, axis⟩ / ground_scale)).
+    # as exp(-dir_z / sky_band). Ground: albedo × (1 + tint · tanh(⟨xy, axis⟩ / ground_scale))
+    # ("panorama") or albedo × (1 + Σ_k tint_k · cos(⟨xy, wave_k⟩ + phase_k) / (1 + |xy|² / radius²))
+    # ("waves": faded far out, where 32 px would alias them).
     sky_harmonics: np.ndarray | None = None  # (H, 2, 3): cos / sin coefficients of harmonics 1..H
     sky_band: float = 0.3
     ground_tint: np.ndarray | None = None  # (3,)
     ground_axis: np.ndarray | None = None  # (2,) unit world direction of the ground gradient
     ground_scale: float = 1.0  # metres
+    ground_waves: np.ndarray | None = None  # (K, 2) wave vectors, radians per metre
+    ground_wave_phase: np.ndarray | None = None  # (K,)
+    ground_wave_tint: np.ndarray | None = None  # (K, 3)
+    ground_wave_radius: float = 1.0  # metres
 
 
 def f32t(a) -> torch.Tensor:
@@ -206,6 +212,14 @@ def _ground_gradient(points, env: Environment):
     return 1.0 + s[:, None] * f32t(env.ground_tint)
 
 
+def _ground_waves(points, env: Environment):
+    """Albedo factor (R, 3) of the ground's sum of plane waves (`env.ground_waves`)."""
+    xy = points[:, :2]
+    angle = xy @ f32t(env.ground_waves).T + f32t(env.ground_wave_phase)  # (R, K)
+    fade = 1.0 / (1.0 + (xy**2).sum(-1, keepdim=True) / env.ground_wave_radius**2)
+    return 1.0 + fade * (torch.cos(angle) @ f32t(env.ground_wave_tint))
+
+
 def _ground(points, env: Environment, colors):
     """Albedo and label of ground hits at world points (R, 3)."""
     x, y = points[:, 0], points[:, 1]
@@ -214,6 +228,8 @@ def _ground(points, env: Environment, colors):
         albedo = torch.where(parity[:, None] == 1, colors[1], colors[0])
         if env.ground_tint is not None:
             albedo = albedo * _ground_gradient(points, env)
+        if env.ground_waves is not None:
+            albedo = albedo * _ground_waves(points, env)
         return albedo, torch.full_like(x, env.ground_label, dtype=torch.long)
     half = env.street["road_half_width"]
     road = y.abs() < half

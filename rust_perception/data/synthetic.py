@@ -6,7 +6,8 @@ Two kinds, both rendered by `raycast.Renderer`:
   fixed catalogue of *families* (shape, proportions, texture, palette); every fifth family is
   held out for the test split, as MSN holds out its ShapeNet objects. `backdrop: panorama` makes
   the sky near the horizon and the ground colour vary smoothly with azimuth, as MSN's
-  environment-map backgrounds do (yaw cues in every view); the default backdrop does not.
+  environment-map backgrounds do (yaw cues in every view); `backdrop: waves` does so with no side
+  of the scene but the sun's that one view can recognise; the default backdrop does not.
 - `street` (Street-View-like): a road with markings between sidewalks, façades with windows,
   parked and driving cars, poles and trees; a 6-camera rig (yaws 60° apart, fixed height) drives
   along the street and a scene's views are its captures at several positions, with small jitter.
@@ -33,12 +34,16 @@ from .raycast import (
 from .store import split_sizes
 
 KINDS = ("dome", "street")
-# dome backgrounds: "plain" (sky a function of elevation only, uniform ground) or "panorama" (sky
+# dome backgrounds: "plain" (sky a function of elevation only, uniform ground), "panorama" (sky
 # and ground also vary smoothly with azimuth, as MultiShapeNet's environment maps do: yaw cues in
-# every view). `backdrop: null` in older manifests and configs means "plain".
-BACKDROPS = ("plain", "panorama")
-BACKDROP_STREAM = 1  # extra SeedSequence word: the panorama's own random stream (plain draws stay as they were)
+# every view; its ground is lighter on one side, which one view shows) or "waves" (the panorama's
+# sky over a ground of a few random plane waves: yaw cues in every view, but no side of the scene
+# besides the sun's that one view can recognise, so a view's yaw is known only against other views').
+# `backdrop: null` in older manifests and configs means "plain".
+BACKDROPS = ("plain", "panorama", "waves")
+BACKDROP_STREAM = 1  # extra SeedSequence word: the backdrop's own random stream (plain draws stay as they were)
 PANORAMA_HARMONICS = 3
+GROUND_WAVES = 4
 SPLITS = ("train", "test")
 RIG_CAMERAS = 6
 DEFAULT_VIEWS = {"dome": 10, "street": 18}
@@ -89,7 +94,7 @@ class SyntheticConfig:
     min_objects: int = 16
     max_objects: int = 32
     textures: bool = True
-    # dome only: "panorama" makes the sky near the horizon and the ground colour vary smoothly with
+    # dome only: "panorama" / "waves" make the sky near the horizon and the ground colour vary with
     # azimuth (see BACKDROPS). The plain default is stored as None, so manifests written before
     # this switch existed (which lack the key) still match their config when generation resumes.
     backdrop: str | None = None
@@ -102,7 +107,7 @@ class SyntheticConfig:
             object.__setattr__(self, "backdrop", None)
         require(self.kind == "dome" or self.backdrop is None,
                 f"backdrop={self.backdrop!r} is not allowed for {self.kind} scenes (only dome scenes have a "
-                "panorama backdrop; street scenes get their yaw cues from the street itself)")
+                "backdrop; street scenes get their yaw cues from the street itself)")
         if self.views == 0:
             object.__setattr__(self, "views", DEFAULT_VIEWS[self.kind])
         if self.hfov_deg == 0:
@@ -255,13 +260,19 @@ def dome_scene(rng: np.random.Generator, split: str, cfg: SyntheticConfig):
     return objects, env, padded
 
 
+def sky_harmonics(rng: np.random.Generator) -> np.ndarray:
+    """(H, 2, 3) RGB cos / sin coefficients of azimuth harmonics 1..H for the sky near the horizon
+    ("distant hills"), smaller for higher harmonics."""
+    h = np.arange(1, PANORAMA_HARMONICS + 1)[:, None, None]
+    return rng.normal(0.0, 0.12, (PANORAMA_HARMONICS, 2, 3)) / h
+
+
 def panorama_backdrop(rng: np.random.Generator, scale: float) -> dict:
     """Environment fields of a "panorama" backdrop: a few random low harmonics of azimuth added to
     the sky near the horizon (coloured "distant hills", ~±0.2), and the ground tinted up to ~±40%
     along a random world direction over `scale`·6 m (tanh: the far ground on either side saturates,
     so the horizon carries the cue too). Low frequencies only — the views are 32 px."""
-    h = np.arange(1, PANORAMA_HARMONICS + 1)[:, None, None]
-    harmonics = rng.normal(0.0, 0.12, (PANORAMA_HARMONICS, 2, 3)) / h
+    harmonics = sky_harmonics(rng)
     angle = rng.uniform(0, 2 * np.pi)
     hue = rng.normal(0.0, 1.0, 3)
     # a colour part (random RGB direction) and a shared brightness part: one side lighter, the other darker
@@ -273,6 +284,30 @@ def panorama_backdrop(rng: np.random.Generator, scale: float) -> dict:
         "ground_axis": np.array([np.cos(angle), np.sin(angle)]),
         "ground_scale": 6.0 * scale,
     }
+
+
+def waves_backdrop(rng: np.random.Generator, scale: float) -> dict:
+    """Environment fields of a "waves" backdrop: the panorama's sky harmonics (the same draw) and,
+    on the ground, GROUND_WAVES plane waves of random direction, wavelength (5–10 m × `scale`),
+    phase and colour (an RGB tint of norm 0.12 each), their contrast × 1 / (1 + r² / (8 m ×
+    `scale`)²) at r from the centre (far out 32 px views would alias them): alike in every
+    direction across scenes, so no side of the scene shows in one view as the panorama's lighter
+    ground does (the sun still does)."""
+    harmonics = sky_harmonics(rng)
+    angle = rng.uniform(0, 2 * np.pi, GROUND_WAVES)
+    wavelength = rng.uniform(5.0, 10.0, GROUND_WAVES) * scale
+    tint = rng.normal(0.0, 1.0, (GROUND_WAVES, 3))
+    return {
+        "sky_harmonics": harmonics,
+        "sky_band": 0.3,
+        "ground_waves": (2 * np.pi / wavelength)[:, None] * np.stack([np.cos(angle), np.sin(angle)], -1),
+        "ground_wave_phase": rng.uniform(0, 2 * np.pi, GROUND_WAVES),
+        "ground_wave_tint": 0.12 * tint / np.linalg.norm(tint, axis=1, keepdims=True),
+        "ground_wave_radius": 8.0 * scale,
+    }
+
+
+BACKDROP_FIELDS = {"panorama": panorama_backdrop, "waves": waves_backdrop}  # backdrop → its Environment fields
 
 
 def scene_azimuths(cfg: SyntheticConfig, split: str, index: int) -> dict[str, float]:
@@ -441,9 +476,9 @@ def generate_scene(cfg: SyntheticConfig, split: str, index: int) -> dict[str, np
     rng = scene_rng(cfg.seed, split, index)
     if cfg.kind == "dome":
         objects, env, families = dome_scene(rng, split, cfg)
-        if cfg.backdrop == "panorama":
+        if cfg.backdrop is not None:
             backdrop_rng = scene_rng(cfg.seed, split, index, BACKDROP_STREAM)
-            env = replace(env, **panorama_backdrop(backdrop_rng, dome_scale(cfg)))
+            env = replace(env, **BACKDROP_FIELDS[cfg.backdrop](backdrop_rng, dome_scale(cfg)))
         cam2world, view_camera, view_position = dome_cameras(rng, cfg.views, dome_scale(cfg))
     else:
         positions = cfg.views // RIG_CAMERAS
