@@ -172,6 +172,8 @@ def test_head_training_leaves_the_base_model_bit_for_bit_unchanged(rust_run, hea
         assert metrics["mean_position_error_m"] > 0  # the constant-guess baseline beside it
     else:
         assert 0 <= metrics["miou"] <= 1 and set(metrics["iou"]) >= {"sky", "ground"}
+        weights = metrics["class_weights"]  # the default head is weighted; its weights are reported
+        assert len(weights) == len(metrics["iou"]) and min(weights) >= 0 and max(weights) > min(weights)
         # the majority-class baseline: one class right (its IoU = its pixel share), the others 0
         assert 0 < metrics["majority_class_miou"] < 1 and 0 < metrics["majority_class_pixel_accuracy"] <= 1
         assert (rust_run / "heads" / "segmentation.png").stat().st_size > 1000

@@ -183,6 +183,8 @@ def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any
     classes = test.store.manifest["classes"]
     out: dict[str, Any] = {"run": str(run), "head": head_name, "base_step": state["base_step"],
                            "steps": state["steps"], "config": asdict(cfg),
+                           # the cross-entropy weights it was trained with (None: unweighted, or an older head)
+                           **({"class_weights": state.get("class_weights")} if cfg.head == "segmentation" else {}),
                            "scenes": min(scenes, len(test))}
     preds, truths, confusion = [], [], torch.zeros(len(classes), len(classes), dtype=torch.long)
     first = None
