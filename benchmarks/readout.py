@@ -20,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, Results  # noqa: E402
 
+from rust_perception.training.checkpoint import latest_checkpoint  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,14 +50,16 @@ def main() -> int:
     if args.latent_only:
         if old.get("run") != str(run):
             parser.error(f"--latent-only keeps the heads of {previous.name}, which must hold the run {run}")
+        head_step = old["epe"].get("base_step", old["latent"]["step"])  # heads record their model's step since 3816f87
+        newest = latest_checkpoint(run / "checkpoints")
+        if newest is None or newest["step"] != head_step:
+            parser.error(f"the heads of {previous.name} read the model at step {head_step}, the run is at "
+                         f"{None if newest is None else newest['step']}")
         (run / "latent" / "results.json").unlink(missing_ok=True)  # measure it here, now
     step(["analyze_latent.py", "--run", str(run), "--samples", str(args.samples), *data], run / "latent" / "results.json")
     latent = json.loads((run / "latent" / "results.json").read_text())
     figures = {"scatter": run / "latent" / "scatter.png", "traversal": run / "latent" / "traversal.png"}
     if args.latent_only:
-        head_step = old["epe"].get("base_step", old["latent"]["step"])  # heads record their model's step since 3816f87
-        if head_step != latent["step"]:
-            parser.error(f"the heads of {previous.name} read the model at step {head_step}, the run is now at {latent['step']}")
         heads = {h: old[h] for h in ("epe", "segmentation")}
         kept = {"heads_machine": old.get("heads_machine", old.get("machine"))}  # where the kept heads were measured
     else:

@@ -10,6 +10,7 @@ import pytest
 import torch
 from transforms3d.euler import euler2mat
 
+from rust_perception.errors import ConfigError
 from rust_perception.geometry import similarity_transform
 from rust_perception.latent_space import (camera_attributes, component_meanings, correlation_table, fit_pca,
                                           linear_probe, motion_latent, neighbour_probe, pair_probe,
@@ -198,6 +199,10 @@ def test_segmentation_head_starts_from_the_decoder_and_weighs_rare_classes_up(ru
     for key, value in head.state_dict().items():  # everything but the class layer is the decoder's
         assert key.startswith("rgb.") or torch.equal(value, decoder[key]), key
     assert head.rgb.weight.shape[0] == classes
+    deeper = build_head(train_cfg.model, HeadConfig(head="segmentation", num_classes=classes,
+                                                     layers=train_cfg.model.decoder_layers + 1))
+    with pytest.raises(ConfigError, match="needs its"):  # never a partial copy
+        deeper.start_from(model.decoder)
     weights = class_weights(train_set, cfg)
     labels = torch.cat([train_set[(i, 0)]["target_labels"].flatten() for i in range(len(train_set))])
     counts = torch.bincount(labels, minlength=classes)
@@ -305,3 +310,27 @@ def test_yaw_turn_starts_at_the_targets_own_render_and_turns_along_the_fitted_ci
     start = np.arctan2(own[0, 1], own[0, 0])
     np.testing.assert_allclose(queried[2][:, :2], own[:, :2] - 6 * np.array([np.cos(start), np.sin(start)]), atol=1e-4)
     np.testing.assert_allclose(queried[2][:, 2:], own[:, 2:], atol=1e-6)
+
+
+def test_readout_latent_only_refuses_heads_of_another_step_before_touching_the_run(rust_run, tmp_path, monkeypatch,
+                                                                                   capsys):
+    """--latent-only keeps the heads of the committed read-out: if they read the model at another
+    step, it must stop before it deletes and reruns the run's own latent analysis."""
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import readout
+
+    monkeypatch.setattr(readout, "RESULTS", tmp_path)
+    (tmp_path / "readout_probe.json").write_text(json.dumps(
+        {"run": str(rust_run), "latent": {"step": -1}, "epe": {"base_step": -1}, "segmentation": {}}))
+    latent = rust_run / "latent" / "results.json"
+    before = latent.read_bytes() if latent.is_file() else None
+    monkeypatch.setattr(sys, "argv", ["readout.py", "--run", str(rust_run), "--name", "probe", "--latent-only"])
+    with pytest.raises(SystemExit) as stop:
+        readout.main()
+    assert stop.value.code == 2
+    assert "read the model at step -1, the run is at" in capsys.readouterr().err
+    assert (latent.read_bytes() if latent.is_file() else None) == before

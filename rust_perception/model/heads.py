@@ -70,6 +70,8 @@ class SegmentationHead(Decoder):
     def start_from(self, decoder: Decoder) -> None:
         """Copy the RGB decoder's query MLP, blocks and norm (the head has as many blocks): they
         already know where the scene's surfaces are; only the class layer starts afresh."""
+        require(len(self.layers) == len(decoder.layers),
+                f"a head started from the RGB decoder needs its {len(decoder.layers)} blocks, not {len(self.layers)}")
         own = self.state_dict()
         own.update({k: v for k, v in decoder.state_dict().items() if k in own and not k.startswith("rgb.")})
         self.load_state_dict(own)

@@ -111,7 +111,7 @@ def train_head(run: Path, head_name: str, steps: int = 1000, batch_size: int = 1
     if not train_set.store.has(truth):
         raise UserError(f"dataset {train_set.store.root} has no {truth} (a recording); the {head_name} head "
                         "learns from them")
-    from_decoder = from_decoder and head_name == "segmentation"
+    from_decoder = from_decoder and head_name == "segmentation"  # decides the block count below
     if layers is None:  # a head started from the decoder has its blocks; others HeadConfig's default
         layers = train_cfg.model.decoder_layers if from_decoder else HeadConfig.layers
     if from_decoder and layers != train_cfg.model.decoder_layers:
