@@ -139,14 +139,18 @@ def readout(d: dict) -> str:
              + (f" (no rotation as a guess: median {epe['identity_rotation_error_deg_median']}°)"
                 if "identity_rotation_error_deg_median" in epe else "")
              + (f" (the held-out mean position as a constant guess: median error {epe['mean_position_error_m']} m, "
-                "R² 0)" if "mean_position_error_m" in epe else "") + ".", "",
+                "R² 0)" if "mean_position_error_m" in epe else "")
+             + (f"; on {epe['train_fit']['scenes']} training scenes R² {epe['train_fit']['position_r2']}"
+                if "train_fit" in epe else "") + ".", "",
              f"Segmentation head ({seg['steps']} steps"
              + (f", {'from the RGB decoder' if seg['config']['from_decoder'] else 'from random weights'}, class weights "
                 + (f"∝ frequency^-{seg['config']['balance']}" if seg['config']['balance'] else "none")
                 if "config" in seg else "") + f"): mIoU {seg['miou']}, pixel accuracy {seg['pixel_accuracy']} — "
              + ", ".join(f"{k} {v if v is not None else '–'}" for k, v in seg["iou"].items())
              + (f" (every pixel the most frequent class: mIoU {seg['majority_class_miou']}, pixel accuracy "
-                f"{seg['majority_class_pixel_accuracy']})" if "majority_class_miou" in seg else "") + "."]
+                f"{seg['majority_class_pixel_accuracy']})" if "majority_class_miou" in seg else "")
+             + (f"; on {seg['train_fit']['scenes']} training scenes mIoU {seg['train_fit']['miou']}"
+                if "train_fit" in seg else "") + "."]
     return "\n".join(rows)
 
 

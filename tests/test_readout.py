@@ -171,6 +171,9 @@ def test_head_training_leaves_the_base_model_bit_for_bit_unchanged(rust_run, hea
     if head == "epe":
         assert metrics["pairs"] == 2 * 6 and metrics["position_mse"] > 0 and "position_r2" in metrics
         assert metrics["mean_position_error_m"] > 0  # the constant-guess baseline beside it
+        fit = metrics["train_fit"]  # the same measure on training scenes: memorising or lacking signal
+        assert set(fit) == {"scenes", "position_r2", "position_error_m"} and fit["scenes"] > 0
+        assert fit["position_r2"] != metrics["position_r2"]  # other scenes, another figure
     else:
         assert 0 <= metrics["miou"] <= 1 and set(metrics["iou"]) >= {"sky", "ground"}
         weights = metrics["class_weights"]  # the default head is weighted; its weights are reported
@@ -178,6 +181,7 @@ def test_head_training_leaves_the_base_model_bit_for_bit_unchanged(rust_run, hea
         # the majority-class baseline: one class right (its IoU = its pixel share), the others 0
         assert 0 < metrics["majority_class_miou"] < 1 and 0 < metrics["majority_class_pixel_accuracy"] <= 1
         assert (rust_run / "heads" / "segmentation.png").stat().st_size > 1000
+        assert set(metrics["train_fit"]["iou"]) == set(metrics["iou"]) and 0 <= metrics["train_fit"]["miou"] <= 1
     after = torch.load(checkpoint, weights_only=True)["model"]
     assert checkpoint.read_bytes() == before_bytes and list_checkpoints(rust_run / "checkpoints")[-1] == checkpoint
     assert all(torch.equal(before[k], after[k]) for k in before)

@@ -173,23 +173,18 @@ def load_head(run: Path, head_name: str, model_cfg) -> tuple[HeadConfig, torch.n
 
 
 @torch.no_grad()
-def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any]:
+def measure_head(model: SceneModel, cfg: HeadConfig, head, state: dict, dataset: MultiViewDataset,
+                 scenes: int) -> tuple[dict[str, Any], dict | None]:
     """EPE: MSE / R² of relative positions (+ rotation error) over all ordered target pairs;
-    segmentation: mIoU and per-class IoU on the right halves of held-out targets, a figure."""
-    train_cfg, model, _ = load_model(run)
-    cfg, head, state = load_head(run, head_name, train_cfg.model)
-    test = MultiViewDataset(train_cfg.dataset, "test", train_cfg.model.num_inputs, train_cfg.num_targets,
-                            seed=train_cfg.seed + 1)
-    classes = test.store.manifest["classes"]
-    out: dict[str, Any] = {"run": str(run), "head": head_name, "base_step": state["base_step"],
-                           "steps": state["steps"], "config": asdict(cfg),
-                           # the cross-entropy weights it was trained with (None: unweighted, or an older head)
-                           **({"class_weights": state.get("class_weights")} if cfg.head == "segmentation" else {}),
-                           "scenes": min(scenes, len(test))}
+    segmentation: mIoU and per-class IoU on the right halves of targets — each beside its trivial
+    baseline — on the first `scenes` scenes of `dataset`; and the first batch (for a figure)."""
+    classes = dataset.store.manifest["classes"]
+    out: dict[str, Any] = {"scenes": min(scenes, len(dataset))}
     preds, truths, confusion = [], [], torch.zeros(len(classes), len(classes), dtype=torch.long)
     first = None
-    for batch in held_out_batches(test, scenes):
+    for batch in held_out_batches(dataset, scenes):
         slsr, latents = frozen_features(model, batch["target_images"], batch["input_images"], cfg.head != "epe")
+        first = batch if first is None else first
         if cfg.head == "epe":
             preds.append(epe_predict(head, slsr, latents, state["position_std"]).flatten(0, 1))
             truths.append(epe_targets(batch["target_cam2world"], cfg.rotation).flatten(0, 1))
@@ -199,7 +194,6 @@ def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any
         pred = head(head.latent_query(model.pixel_latents(latents, uv), uv), slsr).argmax(-1)
         truth = gather_pixels(batch["target_labels"][:, :, None].float(), uv)[..., 0].long()
         confusion += confusion_matrix(pred, truth, len(classes))
-        first = batch if first is None else first
     if cfg.head == "epe":
         pred, truth = torch.cat(preds), torch.cat(truths)
         out.update(pairs=len(pred), position_mse=round(float(((pred[:, :3] - truth[:, :3]) ** 2).mean()), 5),
@@ -214,16 +208,38 @@ def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any
             out.update(rotation_error_deg_mean=round(float(err.mean()), 3),
                        rotation_error_deg_median=round(float(err.median()), 3),
                        identity_rotation_error_deg_median=round(float(still.median()), 3))
-    else:
-        ious = iou_per_class(confusion)
-        # the trivial baseline on the same pixels: every pixel the most frequent true class
-        majority = torch.zeros_like(confusion)
-        majority[:, int(confusion.sum(1).argmax())] = confusion.sum(1)
-        out.update(miou=round(mean_iou(confusion), 4), pixel_accuracy=round(float(confusion.diagonal().sum() / confusion.sum()), 4),
-                   majority_class_miou=round(mean_iou(majority), 4),
-                   majority_class_pixel_accuracy=round(float(majority.diagonal().sum() / majority.sum()), 4),
-                   iou={c["name"]: (None if math.isnan(v) else round(v, 4)) for c, v in zip(classes, ious.tolist())},
-                   protocol="right halves of held-out targets; latent pose from the left halves")
+        return out, first
+    ious = iou_per_class(confusion)
+    # the trivial baseline on the same pixels: every pixel the most frequent true class
+    majority = torch.zeros_like(confusion)
+    majority[:, int(confusion.sum(1).argmax())] = confusion.sum(1)
+    out.update(miou=round(mean_iou(confusion), 4), pixel_accuracy=round(float(confusion.diagonal().sum() / confusion.sum()), 4),
+               majority_class_miou=round(mean_iou(majority), 4),
+               majority_class_pixel_accuracy=round(float(majority.diagonal().sum() / majority.sum()), 4),
+               iou={c["name"]: (None if math.isnan(v) else round(v, 4)) for c, v in zip(classes, ious.tolist())},
+               protocol="right halves of held-out targets; latent pose from the left halves")
+    return out, first
+
+
+@torch.no_grad()
+def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any]:
+    """`measure_head` on held-out scenes, and on as many training scenes (`train_fit`: a test
+    figure far under it says the head memorises, one near it that it lacks signal or steps);
+    segmentation also draws a figure."""
+    train_cfg, model, _ = load_model(run)
+    cfg, head, state = load_head(run, head_name, train_cfg.model)
+    split = {name: MultiViewDataset(train_cfg.dataset, name, train_cfg.model.num_inputs, train_cfg.num_targets,
+                                    seed=train_cfg.seed + 1) for name in ("test", "train")}
+    test, first = measure_head(model, cfg, head, state, split["test"], scenes)
+    fit, _ = measure_head(model, cfg, head, state, split["train"], scenes)
+    headline = ("position_r2", "position_error_m") if cfg.head == "epe" else ("miou", "iou")
+    out: dict[str, Any] = {"run": str(run), "head": head_name, "base_step": state["base_step"],
+                           "steps": state["steps"], "config": asdict(cfg),
+                           # the cross-entropy weights it was trained with (None: unweighted, or an older head)
+                           **({"class_weights": state.get("class_weights")} if cfg.head == "segmentation" else {}),
+                           **test, "train_fit": {k: fit[k] for k in ("scenes", *headline)}}
+    if cfg.head == "segmentation":
+        classes = split["test"].store.manifest["classes"]
         out["figure"] = str(segmentation_figure(model, head, first, classes, Path(run) / HEADS_DIR / "segmentation.png"))
     write_json(Path(run) / HEADS_DIR / f"{head_name}.json", out)
     return out
