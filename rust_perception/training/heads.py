@@ -223,9 +223,9 @@ def measure_head(model: SceneModel, cfg: HeadConfig, head, state: dict, dataset:
 
 @torch.no_grad()
 def evaluate_head(run: Path, head_name: str, scenes: int = 100) -> dict[str, Any]:
-    """`measure_head` on held-out scenes, and on as many training scenes (`train_fit`: a test
-    figure far under it says the head memorises, one near it that it lacks signal or steps);
-    segmentation also draws a figure."""
+    """`measure_head` on held-out scenes, and on as many training scenes (`train_fit`, fresh view
+    draws: a test figure far under it says the head or the base model memorises, one near it that
+    the head lacks signal, steps or capacity); segmentation also draws a figure."""
     train_cfg, model, _ = load_model(run)
     cfg, head, state = load_head(run, head_name, train_cfg.model)
     split = {name: MultiViewDataset(train_cfg.dataset, name, train_cfg.model.num_inputs, train_cfg.num_targets,
